@@ -1,0 +1,125 @@
+"""Experiment pages through the Django test client: who sees what, and fragments."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import PASSWORD, make_experiment
+from webapp.experiments.models import Experiment
+from webapp.experiments.services import SampleRecord, record_samples
+from webapp.experiments.results import compute_results
+from webapp.experiments.verification import record_verdicts
+
+pytestmark = pytest.mark.django_db
+
+
+def login(client, user):  # type: ignore[no-untyped-def]
+    assert client.login(username=user.username, password=PASSWORD)
+
+
+def finished(experiment: Experiment) -> Experiment:
+    """Store hand-written samples for every pool, verify, select, finish."""
+    for strategy in experiment.strategies.all():
+        for problem in experiment.dataset.problems.all():
+            records = [
+                SampleRecord(index=i, text=f"The answer is {problem.answer if i % 2 else 0}.",
+                             prompt_tokens=10, generated_tokens=6, logprob_sum=-3.0,
+                             finish_reason="eos", seconds=0.1)
+                for i in range(strategy.n)
+            ]
+            record_samples(strategy.pool_id, problem.pk, records)
+        record_verdicts(experiment.dataset, strategy.pool_id,
+                        list(experiment.dataset.problems.values_list("pk", flat=True)))
+    Experiment.objects.filter(pk=experiment.pk).update(status=Experiment.Status.RUNNING)
+    compute_results(experiment.pk)
+    Experiment.objects.filter(pk=experiment.pk).update(status=Experiment.Status.FINISHED)
+    experiment.refresh_from_db()
+    return experiment
+
+
+def test_it_sends_anonymous_users_to_login(client, team) -> None:  # type: ignore[no-untyped-def]
+    experiment = make_experiment(team)
+    problem = experiment.dataset.problems.first()
+    for url in [
+        reverse("experiment-list"),
+        reverse("experiment-new"),
+        reverse("experiment-strategy-row"),
+        reverse("experiment-detail", args=[experiment.pk]),
+        reverse("experiment-problem", args=[experiment.pk, problem.pk]),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("login")), url
+
+
+def test_it_shows_the_owner_and_teammate_their_experiment(client, team, owner, teammate) -> None:  # type: ignore[no-untyped-def]
+    experiment = make_experiment(team, name="Visible <b>run</b>")
+    for user in (owner, teammate):
+        login(client, user)
+        listing = client.get(reverse("experiment-list"))
+        assert "Visible &lt;b&gt;run&lt;/b&gt;" in listing.content.decode()
+        detail = client.get(reverse("experiment-detail", args=[experiment.pk]))
+        assert detail.status_code == 200
+        assert 'id="progress"' in detail.content.decode()
+
+
+def test_it_gives_a_stranger_404_on_every_page_and_fragment(client, team, stranger) -> None:  # type: ignore[no-untyped-def]
+    experiment = finished(make_experiment(team))
+    problem = experiment.dataset.problems.first()
+    login(client, stranger)
+    assert "Test experiment" not in client.get(reverse("experiment-list")).content.decode()
+    urls = [
+        reverse("experiment-detail", args=[experiment.pk]),
+        reverse("experiment-problem", args=[experiment.pk, problem.pk]),
+    ]
+    for url in urls:
+        assert client.get(url).status_code == 404, url
+        assert client.get(url, HTTP_HX_REQUEST="true").status_code == 404, url
+
+
+def test_it_returns_only_the_live_fragment_to_htmx_while_running(client, team, owner) -> None:  # type: ignore[no-untyped-def]
+    experiment = make_experiment(team)
+    login(client, owner)
+    response = client.get(
+        reverse("experiment-detail", args=[experiment.pk]), HTTP_HX_REQUEST="true"
+    )
+    body = response.content.decode()
+    assert "<html" not in body
+    assert body.lstrip().startswith('<section id="live"')
+    assert 'hx-trigger="every 2s"' in body
+    assert "Generate" in body and "Verify" in body and "Select and measure" in body
+
+
+def test_it_stops_polling_and_shows_results_when_finished(client, team, owner) -> None:  # type: ignore[no-untyped-def]
+    experiment = finished(make_experiment(team))
+    login(client, owner)
+    fragment = client.get(
+        reverse("experiment-detail", args=[experiment.pk]), HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "hx-trigger" not in fragment
+    assert 'id="results-table"' in fragment
+    assert "pass@4" in fragment and "pass@1" in fragment
+    page = client.get(reverse("experiment-detail", args=[experiment.pk])).content.decode()
+    assert "<html" in page and 'id="problem-grid"' in page
+
+
+def test_it_shows_every_strategys_candidates_escaped(client, team, owner) -> None:  # type: ignore[no-untyped-def]
+    experiment = make_experiment(team, prompts=[("<script>alert(1)</script> 2+2?", "4")])
+    problem = experiment.dataset.problems.get()
+    for strategy in experiment.strategies.all():
+        record_samples(strategy.pool_id, problem.pk, [
+            SampleRecord(index=i, text="<img src=x onerror=alert(1)> The answer is 4",
+                         prompt_tokens=5, generated_tokens=7, logprob_sum=-1.0,
+                         finish_reason="eos", seconds=0.1)
+            for i in range(strategy.n)
+        ])
+        record_verdicts(experiment.dataset, strategy.pool_id, [problem.pk])
+    login(client, owner)
+    body = client.get(
+        reverse("experiment-problem", args=[experiment.pk, problem.pk])
+    ).content.decode()
+    assert "<img src=x" not in body and "<script>alert(1)" not in body
+    assert "&lt;img src=x onerror=alert(1)&gt;" in body
+    assert body.count('class="column"') == 3
+    assert "Pass" in body and "7 tokens" in body

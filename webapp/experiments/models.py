@@ -1,0 +1,183 @@
+"""Experiments, strategies, sample pools, samples, verdicts and results.
+
+Generation is the expensive part, so samples belong to *pools* keyed by a hash
+of model + prompt scheme + decoding config + seed; several strategies (and
+several experiments) read the same pool. Unique constraints make a second copy
+of a sample, verdict or result impossible when a task is delivered twice.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from webapp.datasets.models import Dataset, Problem
+from webapp.teams.models import Team
+
+
+class Experiment(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        FAILED = "failed", "Failed"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="experiments")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    name = models.CharField(max_length=200)
+    model_name = models.CharField(max_length=100)
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="experiments")
+    n_samples = models.PositiveIntegerField()
+    max_new_tokens = models.PositiveIntegerField()
+    seed = models.BigIntegerField(default=0)
+    k_values = models.JSONField(default=list)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True, default="")
+    # Set once, by whichever verification task first sees every verdict stored:
+    # the conditional UPDATE on it decides who enqueues the metrics task.
+    metrics_claimed_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in {self.Status.FINISHED, self.Status.FAILED}
+
+
+class SamplePool(models.Model):
+    key = models.CharField(max_length=64, unique=True)
+    model_name = models.CharField(max_length=100)
+    prompt_scheme = models.CharField(max_length=50)
+    decoding = models.JSONField()
+    seed = models.BigIntegerField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"pool {self.key[:10]} ({self.model_name})"
+
+
+class Strategy(models.Model):
+    class Selector(models.TextChoices):
+        FIRST = "first", "First sample"
+        MAJORITY = "majority", "Majority vote"
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="strategies")
+    position = models.PositiveIntegerField()
+    label = models.CharField(max_length=200)
+    prompt_scheme = models.CharField(max_length=50, default="direct")
+    temperature = models.FloatField()
+    top_p = models.FloatField(default=1.0)
+    top_k = models.PositiveIntegerField(default=0)
+    selector = models.CharField(max_length=20, choices=Selector.choices)
+    # Samples per problem this strategy reads from its pool (1 for greedy decoding).
+    n = models.PositiveIntegerField()
+    pool = models.ForeignKey(SamplePool, on_delete=models.PROTECT, related_name="strategies")
+
+    class Meta:
+        ordering = ["experiment", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "position"], name="one_strategy_per_position"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def is_greedy(self) -> bool:
+        return self.temperature == 0
+
+
+class Sample(models.Model):
+    class FinishReason(models.TextChoices):
+        EOS = "eos", "End of sequence"
+        LENGTH = "length", "Max new tokens"
+        STOP = "stop", "Stop string"
+
+    pool = models.ForeignKey(SamplePool, on_delete=models.CASCADE, related_name="samples")
+    problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="samples")
+    index = models.PositiveIntegerField()
+    text = models.TextField()
+    prompt_tokens = models.PositiveIntegerField()
+    generated_tokens = models.PositiveIntegerField()
+    logprob_sum = models.FloatField()
+    finish_reason = models.CharField(max_length=10, choices=FinishReason.choices)
+    seconds = models.FloatField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pool", "problem", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pool", "problem", "index"], name="one_sample_per_pool_problem_index"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"sample {self.index} of {self.problem} in {self.pool}"
+
+
+class Verdict(models.Model):
+    class Outcome(models.TextChoices):
+        PASS = "pass", "Pass"
+        FAIL = "fail", "Fail"
+        ERROR = "error", "Error"
+        UNJUDGED = "unjudged", "No reference"
+
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="verdicts")
+    verifier = models.CharField(max_length=50)
+    answer = models.TextField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    score = models.FloatField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sample", "verifier"], name="one_verdict_per_verifier")
+        ]
+
+
+class ProblemResult(models.Model):
+    """What one strategy selected for one problem, and how its pool fared there."""
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="results")
+    problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="results")
+    n = models.PositiveIntegerField()
+    n_correct = models.PositiveIntegerField(null=True)
+    selected_index = models.IntegerField(null=True)
+    selected_answer = models.TextField(null=True, blank=True)
+    # Expected correctness of the selection: 1/|tied| when the gold answer is
+    # among tied majority answers (ALGORITHMS section 7), else 0 or 1.
+    selected_credit = models.FloatField(null=True)
+    tied_answers = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["strategy", "problem"]
+        constraints = [
+            models.UniqueConstraint(fields=["strategy", "problem"], name="one_result_per_problem")
+        ]
+
+
+class Metric(models.Model):
+    """One aggregate figure of a strategy; ``k`` is 0 for figures without a k."""
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="metrics")
+    name = models.CharField(max_length=50)
+    k = models.PositiveIntegerField(default=0)
+    value = models.FloatField(null=True)
+
+    class Meta:
+        ordering = ["strategy", "name", "k"]
+        constraints = [
+            models.UniqueConstraint(fields=["strategy", "name", "k"], name="one_metric_per_k")
+        ]

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from webapp.experiments import views
+
+urlpatterns = [
+    path("", views.experiment_list, name="experiment-list"),
+    path("new/", views.experiment_new, name="experiment-new"),
+    path("new/strategy-row/", views.strategy_row, name="experiment-strategy-row"),
+    path(
+        "new/strategy-row/remove/",
+        views.strategy_row_remove,
+        name="experiment-strategy-row-remove",
+    ),
+    path("<int:pk>/", views.experiment_detail, name="experiment-detail"),
+    path(
+        "<int:pk>/problems/<int:problem_pk>/", views.problem_detail, name="experiment-problem"
+    ),
+]

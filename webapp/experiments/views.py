@@ -1,0 +1,134 @@
+"""Experiment pages: thin functions that fetch team-scoped, bind a form, call a service."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from webapp.datasets.models import Problem
+from webapp.datasets.services import ensure_arithmetic_dataset, ensure_prompt_dataset
+from webapp.experiments import queries, services
+from webapp.experiments.forms import DEFAULT_ROWS, ExperimentForm, StrategyForm, strategy_forms
+from webapp.teams.services import teams_for_user
+
+
+def _new_row_id() -> str:
+    return secrets.token_hex(4)
+
+
+@login_required
+@require_GET
+def experiment_list(request: HttpRequest) -> HttpResponse:
+    experiments = services.experiments_for_user(request.user).select_related("dataset", "team")
+    return render(request, "experiments/list.html", {"experiments": experiments})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def experiment_new(request: HttpRequest) -> HttpResponse:
+    teams = teams_for_user(request.user)
+    if not teams:
+        raise Http404("You belong to no team")
+    if request.method == "POST":
+        form = ExperimentForm(request.POST, teams=teams)
+        rows = strategy_forms(request.POST, request.POST.getlist("rows"))
+        rows_error = "" if rows else "Add at least one strategy."
+        if form.is_valid() and rows and all(f.is_valid() for _, f in rows):
+            experiment = _submit(request, form, rows)
+            return redirect("experiment-detail", pk=experiment.pk)
+    else:
+        form = ExperimentForm(teams=teams, initial={"name": "Untitled experiment"})
+        rows = [(_new_row_id(), StrategyForm(initial=r)) for r in DEFAULT_ROWS]
+        for row_id, row_form in rows:
+            row_form.prefix = f"s-{row_id}"
+        rows_error = ""
+    return render(
+        request,
+        "experiments/new.html",
+        {"form": form, "rows": rows, "rows_error": rows_error},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _submit(request: HttpRequest, form: ExperimentForm, rows: list[tuple[str, StrategyForm]]) -> Any:
+    data = form.cleaned_data
+    team = data["team"]
+    if data["dataset_source"] == "arithmetic":
+        dataset = ensure_arithmetic_dataset(
+            team, size=data["arithmetic_size"], seed=data["arithmetic_seed"]
+        )
+    else:
+        dataset = ensure_prompt_dataset(team, data["prompt_rows"])
+    spec = services.ExperimentSpec(
+        name=data["name"],
+        model_name=data["model_name"],
+        dataset=dataset,
+        n_samples=data["n_samples"],
+        max_new_tokens=data["max_new_tokens"],
+        seed=data["seed"],
+        strategies=[f.cleaned_data["spec"] for _, f in rows],
+    )
+    return services.submit_experiment(team, request.user, spec)
+
+
+@login_required
+@require_GET
+def strategy_row(request: HttpRequest) -> HttpResponse:
+    """A fresh strategy row for the new-experiment form (htmx appends it)."""
+    row_id = _new_row_id()
+    row_form = StrategyForm(initial=DEFAULT_ROWS[-1], prefix=f"s-{row_id}")
+    return render(
+        request, "experiments/new.html#strategy-row", {"row_id": row_id, "row_form": row_form}
+    )
+
+
+@login_required
+@require_GET
+def strategy_row_remove(request: HttpRequest) -> HttpResponse:
+    """An empty fragment: htmx swaps it in place of the removed row."""
+    return HttpResponse("")
+
+
+@login_required
+@require_GET
+def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    experiment = services.get_experiment_for_user(request.user, pk)
+    context: dict[str, Any] = {
+        "experiment": experiment,
+        "stages": services.progress(experiment),
+        "strategies": list(experiment.strategies.all()),
+    }
+    if experiment.status == experiment.Status.FINISHED:
+        context["summary"] = queries.summary_rows(experiment)
+        context["grid"] = queries.problem_grid(experiment)
+    template = "experiments/detail.html"
+    if getattr(request, "htmx", False):
+        template += "#live"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def problem_detail(request: HttpRequest, pk: int, problem_pk: int) -> HttpResponse:
+    experiment = services.get_experiment_for_user(request.user, pk)
+    problem = Problem.objects.filter(pk=problem_pk, dataset_id=experiment.dataset_id).first()
+    if problem is None:
+        raise Http404("No such problem in this experiment")
+    siblings = list(experiment.dataset.problems.order_by("index").values_list("pk", flat=True))
+    position = siblings.index(problem.pk)
+    return render(
+        request,
+        "experiments/problem.html",
+        {
+            "experiment": experiment,
+            "problem": problem,
+            "columns": queries.problem_columns(experiment, problem),
+            "previous_pk": siblings[position - 1] if position > 0 else None,
+            "next_pk": siblings[position + 1] if position + 1 < len(siblings) else None,
+        },
+    )

@@ -1,0 +1,1 @@
+"""Celery app, tasks, and the runtime they drive (model registry, engine)."""
