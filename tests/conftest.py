@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -60,6 +61,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def extra_models(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Local model directories the test worker knows: a working one and a corrupt one."""
+    broken = tmp_path_factory.mktemp("broken-model")
+    (broken / "config.json").write_text("{this is not json")
+    return {"tiny-random": str(tiny_model_dir), "broken": str(broken)}
+
+
+@pytest.fixture(scope="session")
 def model_cache_dir() -> Path:
     """Converted GGUF weights are kept between test runs, as in the app."""
     path = Path(os.environ.get("STRATLAB_MODEL_CACHE", ROOT / "var" / "models"))
@@ -92,7 +101,7 @@ class WorkerProcess:
 def celery_worker_process(
     transactional_db: None,
     redis_url: str,
-    tiny_model_dir: Path,
+    extra_models: dict[str, str],
     model_cache_dir: Path,
     settings,  # type: ignore[no-untyped-def]
     tmp_path: Path,
@@ -103,9 +112,8 @@ def celery_worker_process(
 
     from workers.celery import app
 
-    extra = f'{{"tiny-random": "{tiny_model_dir}"}}'
     settings.CELERY_BROKER_URL = redis_url
-    settings.STRATLAB_EXTRA_MODELS = {"tiny-random": str(tiny_model_dir)}
+    settings.STRATLAB_EXTRA_MODELS = extra_models
     settings.STRATLAB_MODEL_CACHE = model_cache_dir
     settings.STRATLAB_CHUNK_SIZE = 2
     app.conf.broker_url = redis_url
@@ -114,7 +122,7 @@ def celery_worker_process(
         **os.environ,
         "REDIS_URL": redis_url,
         "DATABASE_URL": f"sqlite:///{db_name}",
-        "STRATLAB_EXTRA_MODELS": extra,
+        "STRATLAB_EXTRA_MODELS": json.dumps(extra_models),
         "STRATLAB_MODEL_CACHE": str(model_cache_dir),
         "STRATLAB_CHUNK_SIZE": "2",
         "PYTHONUNBUFFERED": "1",

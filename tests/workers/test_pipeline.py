@@ -1,0 +1,124 @@
+"""The whole loop on real components: web form -> real Redis -> real Celery worker
+process -> results page. The worker runs a tiny random-weight model (fast); one
+test runs the packaged SmolLM2-135M-Instruct on two problems."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import PASSWORD
+from webapp.experiments.models import Experiment, ProblemResult, Sample, SamplePool, Verdict
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.django_db(transaction=True)]
+
+
+def submit(client: Any, team: Any, **overrides: Any) -> Experiment:
+    data: dict[str, Any] = {
+        "team": team.pk,
+        "name": "Pipeline",
+        "model_name": "tiny-random",
+        "dataset_source": "arithmetic",
+        "arithmetic_size": "3",
+        "arithmetic_seed": "0",
+        "prompts": "",
+        "n_samples": "4",
+        "max_new_tokens": "6",
+        "seed": "0",
+        "rows": ["g", "m", "f"],
+        "s-g-temperature": "0", "s-g-top_p": "1", "s-g-top_k": "0", "s-g-selector": "first",
+        "s-m-temperature": "1.0", "s-m-top_p": "0.95", "s-m-top_k": "0",
+        "s-m-selector": "majority",
+        "s-f-temperature": "1.0", "s-f-top_p": "0.95", "s-f-top_k": "0",
+        "s-f-selector": "first",
+    }
+    data.update(overrides)
+    response = client.post(reverse("experiment-new"), data)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    return Experiment.objects.latest("created")
+
+
+def wait_until_done(client: Any, experiment: Experiment, worker: Any, timeout: float) -> str:
+    """Poll the htmx fragment as the browser does until polling stops."""
+    url = reverse("experiment-detail", args=[experiment.pk])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fragment = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+        if "hx-trigger" not in fragment:
+            return fragment
+        if worker.process.poll() is not None:
+            pytest.fail(f"worker died:\n{worker.output()[-4000:]}")
+        time.sleep(0.5)
+    pytest.fail(f"experiment did not finish in {timeout}s:\n{worker.output()[-4000:]}")
+
+
+def test_it_runs_an_experiment_from_the_form_to_the_results_page(
+    client: Any, team: Any, owner: Any, celery_worker_process: Any
+) -> None:
+    assert client.login(username=owner.username, password=PASSWORD)
+    experiment = submit(client, team)
+    fragment = wait_until_done(client, experiment, celery_worker_process, timeout=180)
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.FINISHED, experiment.error
+    assert 'id="results-table"' in fragment and "pass@4" in fragment
+
+    # Two pools for three strategies: the sampled pool was generated once.
+    assert SamplePool.objects.count() == 2
+    greedy, majority, first = experiment.strategies.order_by("position")
+    assert majority.pool_id == first.pool_id
+    assert Sample.objects.filter(pool=greedy.pool).count() == 3
+    assert Sample.objects.filter(pool=majority.pool).count() == 3 * 4
+    assert Verdict.objects.count() == 3 + 12
+    assert ProblemResult.objects.filter(strategy__experiment=experiment).count() == 9
+    sample = Sample.objects.filter(pool=majority.pool).first()
+    assert 0 < sample.generated_tokens <= 6 and sample.logprob_sum < 0 and sample.prompt_tokens > 0
+
+    page = client.get(reverse("experiment-detail", args=[experiment.pk])).content.decode()
+    assert 'id="problem-grid"' in page
+    problem = experiment.dataset.problems.first()
+    detail = client.get(reverse("experiment-problem", args=[experiment.pk, problem.pk]))
+    assert detail.status_code == 200
+    assert detail.content.decode().count('class="candidate') == 1 + 4 + 4
+
+    # Running the same experiment again reuses every stored sample.
+    again = submit(client, team, name="Pipeline again")
+    wait_until_done(client, again, celery_worker_process, timeout=120)
+    again.refresh_from_db()
+    assert again.status == Experiment.Status.FINISHED, again.error
+    assert Sample.objects.count() == 3 + 12
+
+
+def test_it_fails_an_experiment_whose_model_cannot_load_with_a_reason(
+    client: Any, team: Any, owner: Any, celery_worker_process: Any
+) -> None:
+    assert client.login(username=owner.username, password=PASSWORD)
+    experiment = submit(client, team, model_name="broken")
+    wait_until_done(client, experiment, celery_worker_process, timeout=60)
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.FAILED
+    assert "broken" in experiment.error and "failed to load" in experiment.error
+    page = client.get(reverse("experiment-detail", args=[experiment.pk])).content.decode()
+    assert "This experiment failed" in page
+
+
+@pytest.mark.slow
+def test_it_runs_the_packaged_smollm2_on_two_problems(
+    client: Any, team: Any, owner: Any, celery_worker_process: Any
+) -> None:
+    assert client.login(username=owner.username, password=PASSWORD)
+    experiment = submit(
+        client, team, model_name="smollm2-135m-instruct", arithmetic_size="2",
+        n_samples="2", max_new_tokens="24", rows=["g", "m"],
+    )
+    wait_until_done(client, experiment, celery_worker_process, timeout=300)
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.FINISHED, experiment.error
+    texts = list(Sample.objects.values_list("text", flat=True))
+    assert len(texts) == 2 + 2 * 2
+    # A real model writes words and digits, not random sub-word soup.
+    assert sum(any(ch.isdigit() for ch in t) for t in texts) >= 4
+    answers = Verdict.objects.exclude(answer=None).count()
+    assert answers >= 4
