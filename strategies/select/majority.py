@@ -1,0 +1,91 @@
+"""Majority vote (self-consistency) over extracted answers, with tie credit (ALGORITHMS §7)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from strategies.verify.math import canonical_answer, is_equivalent
+
+__all__ = ["MajorityConfig", "MajorityResult", "expected_accuracy", "majority_vote"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MajorityConfig:
+    """Majority vote has no knobs: answers are grouped by ``canonical_answer``, ``None``
+    never votes, and ties go to the answer that appeared first."""
+
+
+@dataclass(frozen=True)
+class MajorityResult:
+    """The outcome of a vote.
+
+    ``answer`` is the winner (``None`` if no answer voted), ``tied`` every answer with the
+    top count in order of first occurrence (``answer`` is ``tied[0]``), ``counts`` the
+    votes per answer group (keyed by the group's first-seen spelling, in first-seen
+    order) and ``index`` the position of the winner's first occurrence.
+    """
+
+    answer: str | None
+    tied: tuple[str, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+    index: int | None = None
+
+
+def majority_vote(
+    answers: Sequence[str | None], config: MajorityConfig | None = None
+) -> MajorityResult:
+    """Return the most common answer, grouping equivalent spellings ("18" and "18.0").
+
+    >>> result = majority_vote(["7", None, "8", "7.0", "8"])
+    >>> result.answer, result.tied, result.counts, result.index
+    ('7', ('7', '8'), {'7': 2, '8': 2}, 0)
+    >>> majority_vote([None, None]).answer is None
+    True
+    """
+    del config  # no settings; accepted so every selector has the same shape
+    spelling: dict[str, str] = {}  # canonical key -> first-seen spelling
+    first_index: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for index, answer in enumerate(answers):
+        key = canonical_answer(answer)
+        if key is None or answer is None:
+            continue
+        if key not in spelling:
+            spelling[key] = answer
+            first_index[key] = index
+            counts[key] = 0
+        counts[key] += 1
+    if not counts:
+        return MajorityResult(answer=None)
+    top = max(counts.values())
+    tied_keys = [key for key, count in counts.items() if count == top]  # first-seen order
+    return MajorityResult(
+        answer=spelling[tied_keys[0]],
+        tied=tuple(spelling[key] for key in tied_keys),
+        counts={spelling[key]: count for key, count in counts.items()},
+        index=first_index[tied_keys[0]],
+    )
+
+
+def expected_accuracy(
+    tied: Sequence[str], gold: str | Callable[[str], bool], *, lenient: bool = False
+) -> float:
+    """Return the expected correctness of breaking the tie uniformly at random.
+
+    That is the fraction of tied answers that are correct: ``1/|tied|`` when the gold is
+    one of them. ``gold`` is the gold answer or a function judging one answer.
+
+    >>> expected_accuracy(("7", "8"), "8"), expected_accuracy(("7",), "7")
+    (0.5, 1.0)
+    """
+    if not tied:
+        return 0.0
+    if callable(gold):
+        judge = gold
+    else:
+
+        def judge(answer: str) -> bool:
+            return is_equivalent(answer, gold, lenient=lenient)
+
+    return sum(1 for answer in tied if judge(answer)) / len(tied)

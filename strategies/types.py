@@ -1,0 +1,50 @@
+"""Shared value types: a problem to solve and one generated candidate answer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Candidate", "Problem"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One item of a dataset: the prompt shown to the model and its gold answer (if known).
+
+    >>> Problem(prompt="What is 2 + 2?", answer="4").answer
+    '4'
+    """
+
+    prompt: str
+    answer: str | None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sampled completion with its extracted answer, verdict, score and token accounting.
+
+    ``logprob_sum`` is the sum of the model's (unprocessed) log-probabilities of the
+    generated tokens; ``is_correct`` and ``score`` stay ``None`` until a verifier or a
+    scorer has looked at the candidate.
+    """
+
+    text: str
+    answer: str | None = None
+    is_correct: bool | None = None
+    score: float | None = None
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    logprob_sum: float = 0.0
+    finish_reason: str = ""
+
+    @property
+    def mean_logprob(self) -> float:
+        """Length-normalised log-probability: ``logprob_sum / max(generated_tokens, 1)``.
+
+        >>> Candidate(text="x", generated_tokens=4, logprob_sum=-2.0).mean_logprob
+        -0.5
+        """
+        return self.logprob_sum / max(self.generated_tokens, 1)
