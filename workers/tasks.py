@@ -94,7 +94,8 @@ def generate_chunk(experiment_id: int, pool_id: int, problem_ids: Sequence[int],
                 extra=settings.STRATLAB_EXTRA_MODELS,
             )
         except ModelLoadError as exc:
-            services.fail_experiment(experiment_id, f"Model {pool.model_name!r} failed to load: {exc}")
+            reason = f"Model {pool.model_name!r} failed to load: {exc}"
+            services.fail_experiment(experiment_id, reason)
             return
         for problem in missing:
             if not services.is_active(experiment_id):

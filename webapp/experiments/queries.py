@@ -51,7 +51,7 @@ def problem_grid(experiment: Experiment) -> list[dict[str, Any]]:
             {
                 "problem": problem,
                 "cells": cells,
-                "disagree": len({c for c in credits}) > 1,
+                "disagree": len(set(credits)) > 1,
             }
         )
     return rows

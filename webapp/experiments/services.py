@@ -115,7 +115,9 @@ def ensure_pool(
     return pool
 
 
-def submit_experiment(team: Team, user: AbstractBaseUser | None, spec: ExperimentSpec) -> Experiment:
+def submit_experiment(
+    team: Team, user: AbstractBaseUser | None, spec: ExperimentSpec
+) -> Experiment:
     """Store the experiment and its strategies, then enqueue its work after commit."""
     if not spec.strategies:
         raise ValueError("An experiment needs at least one strategy.")
@@ -183,13 +185,18 @@ def model_choices() -> list[tuple[str, str]]:
 
 def enqueue_experiment(experiment_id: int) -> None:
     """Send one generation task per (pool, slice of problems)."""
+    from kombu.exceptions import OperationalError
+
     from workers import tasks
 
     experiment = Experiment.objects.get(pk=experiment_id)
     chunks = problem_chunks(experiment, settings.STRATLAB_CHUNK_SIZE)
-    for pool_id, n in pool_demands(experiment).items():
-        for chunk in chunks:
-            tasks.generate_chunk.delay(experiment_id, pool_id, chunk, n)
+    try:
+        for pool_id, n in pool_demands(experiment).items():
+            for chunk in chunks:
+                tasks.generate_chunk.delay(experiment_id, pool_id, chunk, n)
+    except OperationalError as exc:
+        fail_experiment(experiment_id, f"Could not reach the task broker (Redis): {exc}")
 
 
 # --- Worker-side transitions ---------------------------------------------------------

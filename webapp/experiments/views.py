@@ -14,6 +14,7 @@ from webapp.datasets.models import Problem
 from webapp.datasets.services import ensure_arithmetic_dataset, ensure_prompt_dataset
 from webapp.experiments import queries, services
 from webapp.experiments.forms import DEFAULT_ROWS, ExperimentForm, StrategyForm, strategy_forms
+from webapp.experiments.models import Experiment
 from webapp.teams.services import teams_for_user
 
 
@@ -55,7 +56,9 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _submit(request: HttpRequest, form: ExperimentForm, rows: list[tuple[str, StrategyForm]]) -> Any:
+def _submit(
+    request: HttpRequest, form: ExperimentForm, rows: list[tuple[str, StrategyForm]]
+) -> Experiment:
     data = form.cleaned_data
     team = data["team"]
     if data["dataset_source"] == "arithmetic":

@@ -13,9 +13,9 @@ from webapp.experiments.models import Experiment, SamplePool
 pytestmark = pytest.mark.django_db
 
 
-def form_data(team: Any, **overrides: Any) -> dict[str, Any]:
+def form_data(team_: Any, **overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "team": team.pk,
+        "team": team_.pk,
         "name": "Sweep",
         "model_name": "smollm2-135m-instruct",
         "dataset_source": "arithmetic",
@@ -49,7 +49,9 @@ def test_it_renders_the_form_with_two_default_rows(logged_in) -> None:  # type: 
     assert 'hx-get="/experiments/new/strategy-row/"' in body
 
 
-def test_it_stores_an_experiment_whose_equal_rows_share_one_pool(logged_in, team) -> None:  # type: ignore[no-untyped-def]
+def test_it_stores_an_experiment_whose_equal_rows_share_one_pool(  # type: ignore[no-untyped-def]
+    logged_in, team
+) -> None:
     response = logged_in.post(reverse("experiment-new"), form_data(team))
     experiment = Experiment.objects.get()
     assert response.status_code == 302
@@ -74,7 +76,10 @@ def test_it_accepts_typed_prompts_with_optional_answers(logged_in, team) -> None
                      prompts="What is 2+2? ||| 4\n\nName a colour.\n")
     assert logged_in.post(reverse("experiment-new"), data).status_code == 302
     problems = list(Experiment.objects.get().dataset.problems.order_by("index"))
-    assert [(p.prompt, p.answer) for p in problems] == [("What is 2+2?", "4"), ("Name a colour.", "")]
+    assert [(p.prompt, p.answer) for p in problems] == [
+        ("What is 2+2?", "4"),
+        ("Name a colour.", ""),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -117,7 +122,8 @@ def test_it_refuses_a_team_the_user_is_not_in(logged_in, team, stranger) -> None
 
 
 def test_it_serves_a_new_strategy_row_fragment(logged_in) -> None:  # type: ignore[no-untyped-def]
-    body = logged_in.get(reverse("experiment-strategy-row"), HTTP_HX_REQUEST="true").content.decode()
+    response = logged_in.get(reverse("experiment-strategy-row"), HTTP_HX_REQUEST="true")
+    body = response.content.decode()
     assert "<html" not in body
     assert body.lstrip().startswith('<fieldset class="strategy-row"')
     assert 'name="rows"' in body

@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from tests.factories import PASSWORD, make_experiment
 from webapp.experiments.models import Experiment
-from webapp.experiments.services import SampleRecord, record_samples
 from webapp.experiments.results import compute_results
+from webapp.experiments.services import SampleRecord, record_samples
 from webapp.experiments.verification import record_verdicts
 
 pytestmark = pytest.mark.django_db

@@ -73,14 +73,13 @@ class Command(BaseCommand):
             username, password = ensure_demo_login(data_dir / "demo-login.txt")
             if not options["no_demo"]:
                 experiment, created = ensure_demo_experiment()
-                self.stdout.write(
-                    ("Submitted" if created else "Found") + f" the demo experiment ({experiment.status})."
-                )
+                verb = "Submitted" if created else "Found"
+                self.stdout.write(f"{verb} the demo experiment ({experiment.status}).")
             self._wait_for_web(options["host"], options["port"], children)
             url = f"http://{options['host']}:{options['port']}/"
             self.stdout.write(self.style.SUCCESS(f"\nStratLab is running at {url}"))
             self.stdout.write(f"Log in as {username} / {password}")
-            self.stdout.write(f"Logs: {logs}/worker.log, {logs}/web.log. Ctrl-C stops everything.\n")
+            self.stdout.write(f"Logs: {logs}/worker.log and web.log. Ctrl-C stops everything.\n")
             self._supervise(children)
         except KeyboardInterrupt:
             self.stdout.write("\nStopping...")
