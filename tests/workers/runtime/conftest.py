@@ -1,0 +1,27 @@
+"""Fixtures for the runtime tests: the tiny random model, loaded once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+TINY_NAME = "tiny-random"
+
+
+@pytest.fixture(scope="session")
+def tiny_extra(tiny_model_dir: Path) -> dict[str, str]:
+    """The ``extra`` registry mapping that registers the tiny model."""
+    return {TINY_NAME: str(tiny_model_dir)}
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_extra: dict[str, str], model_cache_dir: Path):  # type: ignore[no-untyped-def]
+    """The tiny model loaded on CPU (shared; tests must not modify it)."""
+    from workers.runtime.models import load_model
+
+    return load_model(TINY_NAME, cache_dir=model_cache_dir, extra=tiny_extra, device="cpu")

@@ -1,0 +1,250 @@
+"""The batched sampler, exercised on the tiny random model."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import torch
+
+from workers.runtime.engine import GeneratedSample, generate, generate_many, stable_seed
+from workers.runtime.models import LoadedModel
+
+PROMPT = "Name three colours."
+
+
+def _prompt(tiny: LoadedModel) -> str:
+    return tiny.render_prompt(PROMPT)
+
+
+def _no_eos(tiny: LoadedModel) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A processor that only forbids end-of-sequence tokens."""
+
+    def process(scores: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        scores[:, list(tiny.eos_token_ids)] = -math.inf
+        return scores
+
+    return process
+
+
+def _forcing(
+    by_position: dict[int, int], default: Callable[[torch.Tensor], torch.Tensor] | None = None
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A processor that allows only token ``by_position[p]`` at generated position ``p``."""
+
+    def process(scores: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        out = scores if default is None else default(scores)
+        for row, position in enumerate(positions.tolist()):
+            if position in by_position:
+                out[row] = -math.inf
+                out[row, by_position[position]] = 0.0
+        return out
+
+    return process
+
+
+@contextmanager
+def _batch_sizes(model: Any) -> Iterator[list[tuple[int, int]]]:
+    """Record ``input_ids.shape`` of every forward call of ``model``."""
+    shapes: list[tuple[int, int]] = []
+
+    def hook(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        shapes.append(tuple(ids.shape))
+
+    handle = model.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield shapes
+    finally:
+        handle.remove()
+
+
+def _sample(tiny: LoadedModel, **kwargs: Any) -> list[GeneratedSample]:
+    options: dict[str, Any] = {
+        "n": 4,
+        "processor": None,
+        "greedy": False,
+        "max_new_tokens": 12,
+        "seed": 7,
+    }
+    options.update(kwargs)
+    return generate(tiny, _prompt(tiny), **options)
+
+
+def test_it_matches_hf_greedy_generate_token_for_token(tiny: LoadedModel) -> None:
+    ids = tiny.encode_prompt(_prompt(tiny))
+    input_ids = torch.tensor([ids])
+    with torch.inference_mode():
+        expected = tiny.model.generate(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            do_sample=False,
+            max_new_tokens=24,
+            eos_token_id=list(tiny.eos_token_ids),
+            pad_token_id=tiny.eos_token_ids[0],
+        )[0, len(ids) :].tolist()
+
+    [sample] = generate(
+        tiny, _prompt(tiny), n=1, processor=None, greedy=True, max_new_tokens=24, seed=0
+    )
+
+    assert list(sample.token_ids) == expected
+    assert sample.prompt_tokens == len(ids)
+    assert sample.generated_tokens == len(expected)
+
+
+def test_it_records_logprobs_of_the_unmodified_model(tiny: LoadedModel) -> None:
+    def sharpen(scores: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        scores = scores / 0.3
+        kth = torch.topk(scores, 5, dim=-1).values[:, -1:]
+        return scores.masked_fill(scores < kth, -math.inf)
+
+    samples = _sample(tiny, n=3, processor=sharpen, max_new_tokens=10)
+    prompt_ids = tiny.encode_prompt(_prompt(tiny))
+
+    for sample in samples:
+        full = torch.tensor([prompt_ids + list(sample.token_ids)])
+        with torch.inference_mode():
+            logp = torch.log_softmax(tiny.model(input_ids=full).logits[0].float(), dim=-1)
+        start = len(prompt_ids) - 1
+        per_token = [float(logp[start + j, token]) for j, token in enumerate(sample.token_ids)]
+        assert sample.logprob_sum == pytest.approx(sum(per_token), abs=1e-4)
+        assert sample.token_logprobs == pytest.approx(per_token, abs=1e-4)
+        assert sample.logprob_sum == pytest.approx(sum(sample.token_logprobs), abs=1e-9)
+
+
+def test_it_repeats_samples_for_the_same_seed(tiny: LoadedModel) -> None:
+    first = _sample(tiny, seed=11)
+    second = _sample(tiny, seed=11)
+
+    assert [s.token_ids for s in first] == [s.token_ids for s in second]
+    assert [s.text for s in first] == [s.text for s in second]
+    assert [s.logprob_sum for s in first] == [s.logprob_sum for s in second]
+
+
+def test_it_draws_different_samples_for_different_seeds(tiny: LoadedModel) -> None:
+    first = _sample(tiny, seed=11)
+    other = _sample(tiny, seed=12)
+
+    assert [s.token_ids for s in first] != [s.token_ids for s in other]
+    assert len({s.token_ids for s in first}) > 1  # the n candidates differ too
+
+
+def test_it_leaves_the_global_rng_alone(tiny: LoadedModel) -> None:
+    before = torch.get_rng_state()
+    _sample(tiny, n=2, max_new_tokens=4)
+    assert torch.equal(before, torch.get_rng_state())
+
+
+def test_it_cuts_text_at_a_stop_string(tiny: LoadedModel) -> None:
+    forced = tiny.tokenizer.encode(" alpha beta STOP gamma delta", add_special_tokens=False)
+    processor = _forcing(dict(enumerate(forced)))
+
+    [sample] = _sample(tiny, n=1, processor=processor, stop_strings=("STOP",), max_new_tokens=30)
+
+    assert sample.finish_reason == "stop"
+    assert sample.text == " alpha beta "
+    assert "gamma" not in tiny.tokenizer.decode(list(sample.token_ids))
+    assert sample.generated_tokens < len(forced)
+
+
+def test_it_stops_at_max_new_tokens_with_reason_length(tiny: LoadedModel) -> None:
+    samples = _sample(tiny, n=3, processor=_no_eos(tiny), max_new_tokens=5)
+
+    assert [s.finish_reason for s in samples] == ["length"] * 3
+    assert [s.generated_tokens for s in samples] == [5, 5, 5]
+    assert all(len(s.token_logprobs) == 5 for s in samples)
+
+
+def test_it_stops_on_eos_and_drops_finished_rows_from_the_batch(tiny: LoadedModel) -> None:
+    eos = tiny.eos_token_ids[0]
+    no_eos = _no_eos(tiny)
+
+    def process(scores: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        scores = no_eos(scores, positions)
+        if int(positions[0]) in (1, 3):  # the first row still running ends here
+            scores[0] = -math.inf
+            scores[0, eos] = 0.0
+        return scores
+
+    with _batch_sizes(tiny.model) as shapes:
+        samples = _sample(tiny, n=4, processor=process, max_new_tokens=6)
+
+    prompt_len = samples[0].prompt_tokens
+    assert shapes == [(1, prompt_len), (4, 1), (3, 1), (3, 1), (2, 1), (2, 1)]
+    assert [s.finish_reason for s in samples] == ["eos", "eos", "length", "length"]
+    assert [s.generated_tokens for s in samples] == [2, 4, 6, 6]  # returned in row order
+    assert samples[0].token_ids[-1] == eos
+    assert samples[1].token_ids[-1] == eos
+    assert all(s.prompt_tokens == prompt_len for s in samples)
+
+
+def test_it_prefills_the_prompt_once_for_all_candidates(tiny: LoadedModel) -> None:
+    with _batch_sizes(tiny.model) as shapes:
+        samples = _sample(tiny, n=8, processor=_no_eos(tiny), max_new_tokens=3)
+
+    assert len(samples) == 8
+    assert shapes[0] == (1, samples[0].prompt_tokens)
+    assert shapes[1:] == [(8, 1), (8, 1)]
+
+
+def test_it_falls_back_to_argmax_when_every_token_is_filtered(tiny: LoadedModel) -> None:
+    def nothing(scores: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(scores, -math.inf)
+
+    sampled = _sample(tiny, n=2, processor=nothing, max_new_tokens=6)
+    [greedy] = _sample(tiny, n=1, greedy=True, max_new_tokens=6)
+
+    assert [s.token_ids for s in sampled] == [greedy.token_ids, greedy.token_ids]
+
+
+def test_it_apportions_wall_time_across_samples(tiny: LoadedModel) -> None:
+    eos = tiny.eos_token_ids[0]
+    no_eos = _no_eos(tiny)
+
+    def process(scores: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        scores = no_eos(scores, positions)
+        if int(positions[0]) == 2:
+            scores[0] = -math.inf
+            scores[0, eos] = 0.0
+        return scores
+
+    started = time.perf_counter()
+    samples = _sample(tiny, n=3, processor=process, max_new_tokens=9)
+    wall = time.perf_counter() - started
+
+    total = sum(s.seconds for s in samples)
+    assert 0 < total <= wall
+    assert total == pytest.approx(wall, rel=0.2, abs=0.02)
+    rates = [s.seconds / s.generated_tokens for s in samples]
+    assert rates == pytest.approx([rates[0]] * 3)
+    assert samples[0].seconds < samples[1].seconds
+
+
+def test_it_generates_many_prompts_with_per_problem_seeds(tiny: LoadedModel) -> None:
+    prompts = [tiny.render_prompt("one"), tiny.render_prompt("two")]
+    options: dict[str, Any] = {
+        "n": 2,
+        "processor": None,
+        "greedy": False,
+        "max_new_tokens": 5,
+    }
+
+    many = generate_many(tiny, prompts, seed=5, **options)
+
+    assert len(many) == 2
+    for index, prompt in enumerate(prompts):
+        alone = generate(tiny, prompt, seed=stable_seed(5, index), **options)
+        assert [s.token_ids for s in many[index]] == [s.token_ids for s in alone]
+    assert stable_seed(5, 0) == stable_seed(5, 0) != stable_seed(5, 1)
+
+
+def test_it_rejects_empty_requests(tiny: LoadedModel) -> None:
+    with pytest.raises(ValueError, match="n must be"):
+        _sample(tiny, n=0)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        _sample(tiny, max_new_tokens=0)
