@@ -102,7 +102,7 @@ def _ensure_dataset(
 
 
 def ensure_arithmetic_dataset(
-    team: Team, *, size: int, seed: int, difficulty: str = "mixed"
+    team: Team, *, size: int, seed: int, difficulty: str = "easy"
 ) -> Dataset:
     """The built-in seeded arithmetic problems, stored once per team and parameters."""
     config = ArithmeticConfig(size=size, seed=seed, difficulty=difficulty)

@@ -34,6 +34,12 @@ class ExperimentForm(forms.Form):
         label="Problems", min_value=1, max_value=1000, initial=20, required=False
     )
     arithmetic_seed = forms.IntegerField(label="Dataset seed", initial=0, required=False)
+    arithmetic_difficulty = forms.ChoiceField(
+        label="Difficulty",
+        choices=[("easy", "Easy"), ("mixed", "Mixed"), ("hard", "Hard")],
+        initial="easy",
+        required=False,
+    )
     prompts = forms.CharField(
         label="Prompts",
         required=False,
@@ -44,7 +50,7 @@ class ExperimentForm(forms.Form):
         label="Samples per problem (N)", min_value=1, max_value=MAX_SAMPLES, initial=8
     )
     max_new_tokens = forms.IntegerField(
-        label="Max new tokens", min_value=1, max_value=4096, initial=48
+        label="Max new tokens", min_value=1, max_value=4096, initial=32
     )
     seed = forms.IntegerField(label="Sampling seed", min_value=0, max_value=2**62, initial=0)
 
@@ -67,6 +73,7 @@ class ExperimentForm(forms.Form):
                 self.add_error("arithmetic_size", "Say how many problems to generate.")
             if data.get("arithmetic_seed") is None:
                 data["arithmetic_seed"] = 0
+            data["arithmetic_difficulty"] = data.get("arithmetic_difficulty") or "easy"
         elif data.get("dataset_source") == "prompts":
             try:
                 data["prompt_rows"] = parse_prompt_lines(data.get("prompts", ""))

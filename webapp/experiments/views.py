@@ -63,7 +63,10 @@ def _submit(
     team = data["team"]
     if data["dataset_source"] == "arithmetic":
         dataset = ensure_arithmetic_dataset(
-            team, size=data["arithmetic_size"], seed=data["arithmetic_seed"]
+            team,
+            size=data["arithmetic_size"],
+            seed=data["arithmetic_seed"],
+            difficulty=data["arithmetic_difficulty"],
         )
     else:
         dataset = ensure_prompt_dataset(team, data["prompt_rows"])
