@@ -117,6 +117,8 @@ class Command(BaseCommand):
 
     def _supervise(self, children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
         signal.signal(signal.SIGTERM, _interrupt)
+        # Also when started with SIGINT ignored (e.g. in the background of a script).
+        signal.signal(signal.SIGINT, _interrupt)
         while True:
             self._check_alive(children)
             time.sleep(1)
