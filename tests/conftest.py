@@ -9,6 +9,8 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -88,6 +90,19 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
+def database_url(db: dict[str, Any]) -> str:
+    """The URL of the (test) database this process uses, for the worker process."""
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    if db["ENGINE"].endswith("postgresql"):
+        auth = quote(db["USER"] or "", safe="")
+        if db.get("PASSWORD"):
+            auth += ":" + quote(db["PASSWORD"], safe="")
+        host = f"{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}"
+        return f"postgres://{auth}@{host}/{db['NAME']}"
+    raise RuntimeError(f"no worker database URL for {db['ENGINE']}")
+
+
 class WorkerProcess:
     def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
         self.process = process
@@ -117,11 +132,10 @@ def celery_worker_process(
     settings.STRATLAB_MODEL_CACHE = model_cache_dir
     settings.STRATLAB_CHUNK_SIZE = 2
     app.conf.broker_url = redis_url
-    db_name = connection.settings_dict["NAME"]
     env = {
         **os.environ,
         "REDIS_URL": redis_url,
-        "DATABASE_URL": f"sqlite:///{db_name}",
+        "DATABASE_URL": database_url(connection.settings_dict),
         "STRATLAB_EXTRA_MODELS": json.dumps(extra_models),
         "STRATLAB_MODEL_CACHE": str(model_cache_dir),
         "STRATLAB_CHUNK_SIZE": "2",
