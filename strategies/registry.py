@@ -1,100 +1,35 @@
 """A plain dict from algorithm names to their function and config class.
 
-Add an algorithm by importing it here and adding one ``Entry`` to ``REGISTRY``; there is
-no decorator magic. ``get`` raises a ``ValueError`` naming the valid choices.
+Each subpackage lists its algorithms in its ``entries.py`` (one ``Entry`` each);
+this module joins them. There is no decorator magic. ``get`` raises a
+``ValueError`` naming the valid choices.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
-from strategies.metrics.passk import PassAtKConfig, mean_pass_at_k
-from strategies.prompting.direct import DirectConfig, render_direct
-from strategies.sampling.temperature import TemperatureConfig, apply_temperature
-from strategies.sampling.top_k import TopKConfig, apply_top_k
-from strategies.sampling.top_p import TopPConfig, apply_top_p
-from strategies.select.first import FirstConfig, select_first
-from strategies.select.majority import MajorityConfig, majority_vote
-from strategies.verify.math import MathAnswerConfig, verify_math
+from strategies.entry import KINDS, Entry
+from strategies.metrics.entries import ENTRIES as METRICS
+from strategies.prompting.entries import ENTRIES as PROMPTING
+from strategies.sampling.entries import ENTRIES as SAMPLERS
+from strategies.select.entries import ENTRIES as SELECTORS
+from strategies.verify.entries import ENTRIES as VERIFIERS
 
 __all__ = ["KINDS", "REGISTRY", "Entry", "get", "names"]
 
-KINDS = ("sampler", "prompting", "verifier", "selector", "metric")
+
+def _join(*groups: tuple[Entry, ...]) -> dict[str, Entry]:
+    registry: dict[str, Entry] = {}
+    for group in groups:
+        for entry in group:
+            if entry.name in registry:
+                raise ValueError(f"strategy name {entry.name!r} is registered twice")
+            if entry.kind not in KINDS:
+                raise ValueError(f"strategy {entry.name!r} has unknown kind {entry.kind!r}")
+            registry[entry.name] = entry
+    return registry
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One registered algorithm: its public function and its frozen config class."""
-
-    name: str
-    kind: str
-    function: Callable[..., Any]
-    config_class: type
-    description: str
-
-
-_ENTRIES = (
-    Entry(
-        "temperature",
-        "sampler",
-        apply_temperature,
-        TemperatureConfig,
-        "Divide the logits by a temperature.",
-    ),
-    Entry(
-        "top_k",
-        "sampler",
-        apply_top_k,
-        TopKConfig,
-        "Keep the k highest logits (ties with the k-th kept).",
-    ),
-    Entry(
-        "top_p",
-        "sampler",
-        apply_top_p,
-        TopPConfig,
-        "Keep the smallest set of tokens whose probability reaches top_p (nucleus).",
-    ),
-    Entry(
-        "direct",
-        "prompting",
-        render_direct,
-        DirectConfig,
-        "Ask the problem exactly as the dataset states it.",
-    ),
-    Entry(
-        "math",
-        "verifier",
-        verify_math,
-        MathAnswerConfig,
-        "Extract the final answer and compare it with the gold answer as math.",
-    ),
-    Entry(
-        "first",
-        "selector",
-        select_first,
-        FirstConfig,
-        "Take the first candidate (a single-sample baseline).",
-    ),
-    Entry(
-        "majority",
-        "selector",
-        majority_vote,
-        MajorityConfig,
-        "Self-consistency: the most common answer; ties go to the earliest.",
-    ),
-    Entry(
-        "pass_at_k",
-        "metric",
-        mean_pass_at_k,
-        PassAtKConfig,
-        "Unbiased pass@k averaged over problems, for k <= n.",
-    ),
-)
-
-REGISTRY: dict[str, Entry] = {entry.name: entry for entry in _ENTRIES}
+REGISTRY: dict[str, Entry] = _join(SAMPLERS, PROMPTING, VERIFIERS, SELECTORS, METRICS)
 
 
 def get(name: str) -> Entry:
