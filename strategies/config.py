@@ -56,7 +56,9 @@ def pool_key(model: str, prompt_scheme: str, decoding: DecodingConfig, seed: int
     payload = {
         "model": model,
         "prompt_scheme": prompt_scheme,
-        "decoding": _as_dict(decoding),
+        # Only non-default settings (beyond the original four) identify a pool, so
+        # adding a decoding option never changes the keys of existing pools.
+        "decoding": decoding.key_fields(),
         "seed": seed,
     }
     return _sha256_of_json(payload)

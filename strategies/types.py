@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["Candidate", "Problem"]
+__all__ = ["Candidate", "Generator", "Problem", "YesNoScorer"]
 
 
 @dataclass(frozen=True)
@@ -48,3 +48,29 @@ class Candidate:
         -0.5
         """
         return self.logprob_sum / max(self.generated_tokens, 1)
+
+
+class Generator(Protocol):
+    """Samples ``n`` candidates for each user-message text (the runtime applies any template)."""
+
+    def __call__(
+        self,
+        prompts: Sequence[str],
+        *,
+        n: int,
+        temperature: float,
+        max_new_tokens: int,
+        seed: int,
+    ) -> list[list[Candidate]]:
+        """Return one list of ``n`` candidates per prompt, in prompt order."""
+        ...
+
+
+class YesNoScorer(Protocol):
+    """Reads the next-token log-probabilities of "yes" and "no" spellings after each prompt."""
+
+    def __call__(
+        self, prompts: Sequence[str], *, yes: Sequence[str], no: Sequence[str]
+    ) -> list[tuple[float, float]]:
+        """Return ``(logP(yes), logP(no))`` per prompt, each a logsumexp over the spellings."""
+        ...

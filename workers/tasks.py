@@ -25,13 +25,12 @@ from collections.abc import Sequence
 from celery import shared_task
 from django.conf import settings
 
-from strategies.prompting.direct import render_direct
-from strategies.sampling import DecodingConfig, build_processor
-from strategies.types import Problem as ProblemData
+from strategies.sampling import DecodingConfig
 from webapp.datasets.models import Problem
 from webapp.experiments import results, services, verification
-from webapp.experiments.models import Experiment, SamplePool
-from workers.runtime.engine import generate
+from webapp.experiments.models import Experiment, Sample, SamplePool
+from workers.runtime import schemes
+from workers.runtime.embeddings import embed_texts
 from workers.runtime.models import LoadedModel, ModelLoadError, get_model
 
 logger = logging.getLogger(__name__)
@@ -42,40 +41,63 @@ def problem_seed(pool_seed: int, problem_index: int) -> int:
     return (pool_seed * 1_000_003 + problem_index) % (2**63 - 1)
 
 
-def _sample_problem(loaded: LoadedModel, pool: SamplePool, problem: Problem, n: int) -> None:
-    """Generate the missing samples 0..n-1 of one problem and store them."""
-    decoding = DecodingConfig(**pool.decoding)
+def pool_scheme_name(pool: SamplePool) -> str:
+    """The registered prompting scheme of a pool (its key may carry a config hash)."""
+    return pool.prompt_scheme.split(":", 1)[0]
+
+
+def _sample_problem(
+    loaded: LoadedModel, pool: SamplePool, problem: Problem, n: int, *, score: bool
+) -> None:
+    """Generate the missing samples 0..n-1 of one problem and store them, with
+    self-evaluation scores when the experiment asks for them."""
+    decoding = DecodingConfig(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in pool.decoding.items()}
+    )
+    scheme = pool_scheme_name(pool)
     have = services.existing_sample_indices(pool.pk, problem.pk)
-    if all(i in have for i in range(n)):
-        return
-    prompt = loaded.render_prompt(
-        render_direct(ProblemData(prompt=problem.prompt, answer=None, metadata={}))
-    )
-    # Samples are generated as one batch of n so a pool grown later (8 -> 16)
-    # keeps its first samples; indices already stored are not written again.
-    generated = generate(
-        loaded,
-        prompt,
-        n=1 if decoding.is_greedy else n,
-        processor=None if decoding.is_greedy else build_processor(decoding),
-        greedy=decoding.is_greedy,
-        max_new_tokens=decoding.max_new_tokens,
-        seed=problem_seed(pool.seed, problem.index),
-    )
-    records = [
-        services.SampleRecord(
-            index=i,
-            text=s.text,
-            prompt_tokens=s.prompt_tokens,
-            generated_tokens=s.generated_tokens,
-            logprob_sum=s.logprob_sum,
-            finish_reason=s.finish_reason,
-            seconds=s.seconds,
+    if not all(i in have for i in range(1 if decoding.is_greedy else n)):
+        # The whole batch of n is drawn again so that a pool grown later (8 -> 16)
+        # keeps its first samples; indices already stored are not written again.
+        candidates = schemes.pool_candidates(
+            loaded,
+            scheme=scheme,
+            scheme_config=pool.prompt_config,
+            decoding=decoding,
+            problem_prompt=problem.prompt,
+            n=1 if decoding.is_greedy else n,
+            seed=problem_seed(pool.seed, problem.index),
         )
-        for i, s in enumerate(generated)
-        if i not in have
-    ]
-    services.record_samples(pool.pk, problem.pk, records)
+        services.record_samples(
+            pool.pk,
+            problem.pk,
+            [
+                services.SampleRecord(
+                    index=i,
+                    text=c.text,
+                    prompt_tokens=c.prompt_tokens,
+                    generated_tokens=c.generated_tokens,
+                    logprob_sum=c.logprob_sum,
+                    finish_reason=c.finish_reason,
+                    seconds=c.seconds,
+                )
+                for i, c in enumerate(candidates)
+                if i not in have
+            ],
+        )
+        # Refinement scores its candidates by self-evaluation as it goes: keep them.
+        given = {i: c.score for i, c in enumerate(candidates) if c.score is not None}
+        if scheme == "refine" and given:
+            ids = dict(Sample.objects.filter(pool=pool, problem=problem)
+                       .values_list("index", "pk"))
+            verification.record_scores([(ids[i], v) for i, v in given.items() if i in ids])
+    if score:
+        pending = services.samples_without_scores(pool.pk, problem.pk, n)
+        if pending:
+            values = schemes.self_eval_scores(loaded, problem.prompt, [t for _, t in pending])
+            verification.record_scores(
+                [(sample_id, v) for (sample_id, _), v in zip(pending, values, strict=True)]
+            )
 
 
 @shared_task(name="workers.tasks.generate_chunk")
@@ -85,7 +107,8 @@ def generate_chunk(experiment_id: int, pool_id: int, problem_ids: Sequence[int],
     if not services.is_active(experiment_id):
         return
     pool = SamplePool.objects.get(pk=pool_id)
-    missing = services.problems_missing_samples(pool_id, problem_ids, n)
+    experiment = Experiment.objects.get(pk=experiment_id)
+    missing = services.problems_needing_work(pool_id, problem_ids, n, scores=experiment.self_eval)
     if missing:
         try:
             loaded = get_model(
@@ -101,7 +124,7 @@ def generate_chunk(experiment_id: int, pool_id: int, problem_ids: Sequence[int],
             if not services.is_active(experiment_id):
                 return
             try:
-                _sample_problem(loaded, pool, problem, n)
+                _sample_problem(loaded, pool, problem, n, score=experiment.self_eval)
             except (ValueError, RuntimeError) as exc:
                 services.fail_experiment(
                     experiment_id, f"Generation failed on problem {problem.index}: {exc}"
@@ -116,7 +139,7 @@ def verify_chunk(experiment_id: int, pool_id: int, problem_ids: Sequence[int]) -
     if not services.is_active(experiment_id):
         return
     experiment = Experiment.objects.select_related("dataset").get(pk=experiment_id)
-    verification.record_verdicts(experiment.dataset, pool_id, problem_ids)
+    verification.record_verdicts(experiment, pool_id, problem_ids)
     if services.claim_metrics_if_verified(experiment_id):
         compute_metrics.delay(experiment_id)
 
@@ -127,7 +150,7 @@ def compute_metrics(experiment_id: int) -> None:
     if not services.is_active(experiment_id):
         return
     try:
-        results.compute_results(experiment_id)
+        results.compute_results(experiment_id, embed=embed_texts)
     except (ValueError, ArithmeticError) as exc:
         services.fail_experiment(experiment_id, f"Metrics failed: {exc}")
         return

@@ -1,4 +1,8 @@
-"""Unbiased pass@k (Chen et al. 2021) in its numerically stable form (ALGORITHMS §14)."""
+"""Unbiased pass@k (Chen et al. 2021) in its numerically stable form, and pass^k (ALGORITHMS §14).
+
+pass@k asks whether *any* of k draws is correct; pass^k (pass-hat-k) whether *all* of them
+are, which measures reliability rather than coverage.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,17 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["PassAtKConfig", "mean_pass_at_k", "pass_at_k", "pass_at_k_array"]
+from strategies.metrics._comb import comb_ratio
+
+__all__ = [
+    "PassAtKConfig",
+    "mean_pass_at_k",
+    "mean_pass_hat_k",
+    "pass_at_k",
+    "pass_at_k_array",
+    "pass_hat_k",
+    "pass_hat_k_array",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,7 +101,7 @@ def pass_at_k_array(n: ArrayLike, c: ArrayLike, k: int) -> NDArray[np.float64]:
     prefix = np.cumsum(terms)
     computable = (n_arr - c_arr >= k) & (n_arr >= k)
     log_ratio = np.where(computable, prefix[n_arr] - prefix[n_arr - c_arr], 0.0)
-    result = np.where(computable, -np.expm1(log_ratio), 1.0)
+    result = np.where(computable, 0.0 - np.expm1(log_ratio), 1.0)  # not -expm1: no -0.0
     return np.where(n_arr < k, np.nan, result).astype(np.float64)
 
 
@@ -106,3 +120,65 @@ def mean_pass_at_k(ns: Sequence[int], cs: Sequence[int], ks: Iterable[int]) -> d
         return {}
     min_n = min(ns)
     return {k: float(np.mean(pass_at_k_array(ns, cs, k))) for k in sorted(set(ks)) if k <= min_n}
+
+
+def pass_hat_k(n: int, c: int, k: int) -> float:
+    """Return pass^k: the probability that k draws without replacement are all correct.
+
+    That is ``C(c, k) / C(n, k) = prod_{i<k} (c - i) / (n - i)``, every factor <= 1.
+
+    >>> round(pass_hat_k(5, 3, 2), 12)  # C(3,2)/C(5,2) = 3/10
+    0.3
+    >>> pass_hat_k(5, 1, 2), pass_hat_k(4, 4, 3)
+    (0.0, 1.0)
+    """
+    for name, value in (("n", n), ("c", c), ("k", k)):
+        _check_int(name, value)
+    if n < 0 or c < 0 or k < 1:
+        raise ValueError(f"need n >= 0, c >= 0 and k >= 1, got n={n}, c={c}, k={k}")
+    if c > n:
+        raise ValueError(f"c (correct samples) cannot exceed n (samples): c={c}, n={n}")
+    if k > n:
+        raise ValueError(f"pass^k is unbiased only for k <= n: k={k}, n={n}")
+    if c < k:
+        return 0.0
+    i = np.arange(k, dtype=np.float64)
+    return float(np.prod((c - i) / (n - i)))
+
+
+def pass_hat_k_array(n: ArrayLike, c: ArrayLike, k: int) -> NDArray[np.float64]:
+    """Vectorised ``pass_hat_k`` over broadcast arrays of n and c; NaN where ``k > n``.
+
+    >>> pass_hat_k_array([5, 5, 4, 1], [3, 1, 4, 1], 2).round(4)
+    array([0.3, 0. , 1. , nan])
+    """
+    _check_int("k", k)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    n_arr = np.asarray(n)
+    c_arr = np.asarray(c)
+    for name, arr in (("n", n_arr), ("c", c_arr)):
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
+    n_arr, c_arr = np.broadcast_arrays(n_arr.astype(np.int64), c_arr.astype(np.int64))
+    if np.any(n_arr < 0) or np.any(c_arr < 0):
+        raise ValueError("n and c must be >= 0")
+    if np.any(c_arr > n_arr):
+        raise ValueError("c (correct samples) cannot exceed n (samples)")
+    usable = n_arr >= k
+    ratio = comb_ratio(c_arr, np.where(usable, n_arr, k), k)
+    return np.where(usable, np.minimum(ratio, 1.0), np.nan).astype(np.float64)
+
+
+def mean_pass_hat_k(ns: Sequence[int], cs: Sequence[int], ks: Iterable[int]) -> dict[int, float]:
+    """Return ``{k: mean pass^k over problems}`` for each k that is <= n for every problem.
+
+    >>> {k: round(v, 4) for k, v in mean_pass_hat_k([4, 4], [4, 2], [1, 2, 8]).items()}
+    {1: 0.75, 2: 0.5833}
+    """
+    if len(ns) != len(cs):
+        raise ValueError(f"ns and cs must have the same length, got {len(ns)} and {len(cs)}")
+    if not ns:
+        return {}
+    min_n = min(ns)
+    return {k: float(np.mean(pass_hat_k_array(ns, cs, k))) for k in sorted(set(ks)) if k <= min_n}

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from strategies.select.base import Selection, selection_from_candidates
 from strategies.types import Candidate
 
-__all__ = ["FirstConfig", "select_first"]
+__all__ = ["FirstConfig", "select_first", "select_first_candidate"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,3 +38,26 @@ def select_first(candidates: Sequence[Candidate], config: FirstConfig | None = N
         if not config.require_answer or candidate.answer is not None:
             return index
     return None
+
+
+def select_first_candidate(
+    candidates: Sequence[Candidate],
+    config: FirstConfig | None = None,
+    *,
+    rng: np.random.Generator | None = None,
+) -> Selection:
+    """``select_first`` behind the uniform selector interface (ranking: in order of position).
+
+    >>> select_first_candidate([Candidate(text="a"), Candidate(text="b", answer="3")],
+    ...                        FirstConfig(require_answer=True)).index
+    1
+    """
+    del rng  # deterministic
+    config = config or FirstConfig()
+    eligible = [
+        index
+        for index, candidate in enumerate(candidates)
+        if not config.require_answer or candidate.answer is not None
+    ]
+    keys = [(-float(index),) for index in range(len(candidates))]
+    return selection_from_candidates(candidates, keys, eligible=eligible)

@@ -5,9 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from strategies.select.base import Selection, answer_groups, selection_from_options
+from strategies.types import Candidate
 from strategies.verify.math import canonical_answer, is_equivalent
 
-__all__ = ["MajorityConfig", "MajorityResult", "expected_accuracy", "majority_vote"]
+__all__ = [
+    "MajorityConfig",
+    "MajorityResult",
+    "expected_accuracy",
+    "majority_vote",
+    "select_majority",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +75,28 @@ def majority_vote(
         tied=tuple(spelling[key] for key in tied_keys),
         counts={spelling[key]: count for key, count in counts.items()},
         index=first_index[tied_keys[0]],
+    )
+
+
+def select_majority(
+    candidates: Sequence[Candidate],
+    config: MajorityConfig | None = None,
+    *,
+    rng: np.random.Generator | None = None,
+) -> Selection:
+    """``majority_vote`` behind the uniform selector interface; scores are the group counts.
+
+    >>> pool = [Candidate(text="", answer=a) for a in ("7", None, "8", "7.0", "8")]
+    >>> selection = select_majority(pool)
+    >>> selection.index, selection.tied, selection.scores
+    (0, (0, 2), (2.0, 0.0, 2.0, 2.0, 2.0))
+    """
+    del config, rng  # no settings; deterministic
+    group, firsts = answer_groups(candidates)
+    counts = np.bincount(group[group >= 0], minlength=len(firsts)).astype(np.float64)
+    scores = np.where(group >= 0, counts[np.maximum(group, 0)] if len(firsts) else 0.0, 0.0)
+    return selection_from_options(
+        candidates, firsts, [(float(count),) for count in counts], scores.tolist()
     )
 
 

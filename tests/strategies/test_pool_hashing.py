@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 
@@ -60,9 +62,17 @@ def test_it_hashes_configs_independently_of_dict_order() -> None:
 
 def test_it_hashes_a_dataclass_like_its_dict() -> None:
     config = DecodingConfig(top_k=5)
-    as_dict = {"temperature": 1.0, "top_p": 1.0, "top_k": 5, "max_new_tokens": 256}
-    assert config_hash(config) == config_hash(as_dict)
+    assert config_hash(config) == config_hash(dataclasses.asdict(config))
     assert len(config_hash(config)) == 64
+
+
+def test_it_keeps_pool_keys_when_decoding_options_are_added() -> None:
+    # A key computed from the original four fields stays the key of the same pool.
+    legacy = {"temperature": 0.7, "top_p": 1.0, "top_k": 0, "max_new_tokens": 256}
+    assert DecodingConfig(temperature=0.7).key_fields() == legacy
+    assert pool_key("m", "direct", DecodingConfig(temperature=0.7), 0) != pool_key(
+        "m", "direct", DecodingConfig(temperature=0.7, min_p=0.05), 0
+    )
 
 
 def test_it_rejects_other_objects() -> None:

@@ -103,6 +103,6 @@ def test_it_claims_the_metrics_stage_once(worker_settings: Any, team: Any) -> No
 
     assert not claim_metrics_if_verified(experiment.pk)
     for strategy in experiment.strategies.all():
-        record_verdicts(experiment.dataset, strategy.pool_id, problem_ids)
+        record_verdicts(experiment, strategy.pool_id, problem_ids)
     assert claim_metrics_if_verified(experiment.pk)
     assert not claim_metrics_if_verified(experiment.pk)

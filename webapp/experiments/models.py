@@ -33,6 +33,12 @@ class Experiment(models.Model):
     max_new_tokens = models.PositiveIntegerField()
     seed = models.BigIntegerField(default=0)
     k_values = models.JSONField(default=list)
+    # A verifier registered in ``strategies.registry`` and its config's fields.
+    verifier = models.CharField(max_length=50, default="math")
+    verifier_config = models.JSONField(default=dict, blank=True)
+    # Score every sample by the model's self-evaluation (P(No) to "would you do better
+    # if you started over?"), for the score-based selectors.
+    self_eval = models.BooleanField(default=False)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True, default="")
     # Set once, by whichever verification task first sees every verdict stored:
@@ -57,6 +63,7 @@ class SamplePool(models.Model):
     key = models.CharField(max_length=64, unique=True)
     model_name = models.CharField(max_length=100)
     prompt_scheme = models.CharField(max_length=50)
+    prompt_config = models.JSONField(default=dict, blank=True)
     decoding = models.JSONField()
     seed = models.BigIntegerField()
     created = models.DateTimeField(auto_now_add=True)
@@ -66,18 +73,20 @@ class SamplePool(models.Model):
 
 
 class Strategy(models.Model):
-    class Selector(models.TextChoices):
-        FIRST = "first", "First sample"
-        MAJORITY = "majority", "Majority vote"
-
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="strategies")
     position = models.PositiveIntegerField()
     label = models.CharField(max_length=200)
     prompt_scheme = models.CharField(max_length=50, default="direct")
+    prompt_config = models.JSONField(default=dict, blank=True)
     temperature = models.FloatField()
     top_p = models.FloatField(default=1.0)
     top_k = models.PositiveIntegerField(default=0)
-    selector = models.CharField(max_length=20, choices=Selector.choices)
+    # Further decoding settings (min-p, typical, top-H, EAD, ...), only those not at
+    # their defaults; the pool's ``decoding`` holds the complete config.
+    sampling = models.JSONField(default=dict, blank=True)
+    # A selector registered in ``strategies.registry`` and its config's fields.
+    selector = models.CharField(max_length=50)
+    selector_config = models.JSONField(default=dict, blank=True)
     # Samples per problem this strategy reads from its pool (1 for greedy decoding).
     n = models.PositiveIntegerField()
     pool = models.ForeignKey(SamplePool, on_delete=models.PROTECT, related_name="strategies")
@@ -175,6 +184,9 @@ class Metric(models.Model):
     name = models.CharField(max_length=50)
     k = models.PositiveIntegerField(default=0)
     value = models.FloatField(null=True)
+    # Percentile bootstrap interval over problems (95%), where the metric has one.
+    ci_low = models.FloatField(null=True)
+    ci_high = models.FloatField(null=True)
 
     class Meta:
         ordering = ["strategy", "name", "k"]

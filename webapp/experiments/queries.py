@@ -3,37 +3,121 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from strategies.metrics.stats import paired_comparison
 from webapp.datasets.models import Problem
 from webapp.experiments.models import Experiment, Metric, ProblemResult, Sample, Verdict
 from webapp.experiments.verification import verifier_for
 
 
-def summary_rows(experiment: Experiment) -> list[dict[str, Any]]:
-    """One row per strategy: pass@k per k (None where k > n), accuracy, cost."""
-    strategies = list(experiment.strategies.select_related("pool"))
-    metrics: dict[int, dict[tuple[str, int], float | None]] = defaultdict(dict)
+@dataclass(frozen=True)
+class Figure:
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+
+
+def _metrics(experiment: Experiment) -> dict[int, dict[tuple[str, int], Figure]]:
+    out: dict[int, dict[tuple[str, int], Figure]] = defaultdict(dict)
     for m in Metric.objects.filter(strategy__experiment=experiment):
-        metrics[m.strategy_id][(m.name, m.k)] = m.value
-    shared = defaultdict(int)
+        out[m.strategy_id][(m.name, m.k)] = Figure(m.value, m.ci_low, m.ci_high)
+    return out
+
+
+def summary_rows(experiment: Experiment) -> list[dict[str, Any]]:
+    """One row per strategy: pass@k and sel@k per k (None where k > n), accuracy with
+    its confidence interval, coverage forecast, diversity and cost."""
+    strategies = list(experiment.strategies.select_related("pool"))
+    metrics = _metrics(experiment)
+    shared: dict[int, int] = defaultdict(int)
     for s in strategies:
         shared[s.pool_id] += 1
     rows = []
     for s in strategies:
         values = metrics.get(s.pk, {})
+
+        def get(name: str, k: int = 0, values: dict[tuple[str, int], Figure] = values) -> Figure:
+            return values.get((name, k), Figure(None))
+
+        forecast = next(((k, f) for (name, k), f in values.items()
+                         if name == "coverage_forecast"), None)
         rows.append(
             {
                 "strategy": s,
-                "pass_at_k": [values.get(("pass_at_k", k)) if k <= s.n else None
+                "pass_at_k": [get("pass_at_k", k) if k <= s.n else None
                               for k in experiment.k_values],
-                "accuracy": values.get(("selected_accuracy", 0)),
-                "mean_tokens": values.get(("mean_generated_tokens", 0)),
-                "seconds": values.get(("generation_seconds", 0)),
+                "sel_at_k": [get("sel_at_k", k) if k <= s.n else None
+                             for k in experiment.k_values],
+                "pass_hat_k": [get("pass_hat_k", k) if k <= s.n else None
+                               for k in experiment.k_values],
+                "accuracy": get("selected_accuracy"),
+                "oracle_gap": get("oracle_gap"),
+                "forecast": forecast,
+                "fit_b": get("coverage_fit_b"),
+                "fit_r2": get("coverage_fit_r2"),
+                "distinct": [get("distinct_n", n) for n in (1, 2, 3)],
+                "self_bleu": get("self_bleu_diversity"),
+                "embedding": get("embedding_distance"),
+                "unique": get("unique_answers"),
+                "entropy": get("answer_entropy"),
+                "mean_tokens": get("mean_generated_tokens"),
+                "prompt_tokens": get("mean_prompt_tokens"),
+                "tokens": get("generated_tokens"),
+                "seconds": get("generation_seconds"),
+                "tokens_per_second": get("tokens_per_second"),
+                "adaptive": get("adaptive_samples"),
+                "adaptive_saved": get("adaptive_saved_fraction"),
                 "shares_pool": shared[s.pool_id] > 1,
             }
         )
     return rows
+
+
+def chart_data(experiment: Experiment, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Plain data for the pass@k / sel@k chart (drawn by static/js/charts.js)."""
+    series = []
+    for row in rows:
+        for metric in ("pass_at_k", "sel_at_k"):
+            points = [
+                {"k": k, "value": f.value}
+                for k, f in zip(experiment.k_values, row[metric], strict=True)
+                if f is not None and f.value is not None
+            ]
+            if points:
+                series.append({
+                    "label": f"{row['strategy'].label} · {metric.replace('_at_', '@')}",
+                    "metric": metric,
+                    "points": points,
+                })
+    return {"k_values": list(experiment.k_values), "series": series}
+
+
+def comparisons(experiment: Experiment) -> list[dict[str, Any]]:
+    """Each strategy against the first one on the same problems (paired, per problem)."""
+    strategies = list(experiment.strategies.all())
+    if len(strategies) < 2:
+        return []
+    credits: dict[int, dict[int, float]] = defaultdict(dict)
+    for strategy_id, problem_id, credit in ProblemResult.objects.filter(
+        strategy__experiment=experiment, selected_credit__isnull=False
+    ).values_list("strategy_id", "problem_id", "selected_credit"):
+        credits[strategy_id][problem_id] = credit
+    base = strategies[0]
+    out = []
+    for other in strategies[1:]:
+        shared_problems = sorted(set(credits[base.pk]) & set(credits[other.pk]))
+        if len(shared_problems) < 2:
+            continue
+        a = np.array([credits[other.pk][p] for p in shared_problems])
+        b = np.array([credits[base.pk][p] for p in shared_problems])
+        result = paired_comparison(a, b, seed=experiment.seed, n_resamples=5000)
+        out.append({"strategy": other, "baseline": base, "result": result,
+                    "problems": len(shared_problems)})
+    return out
 
 
 def problem_grid(experiment: Experiment) -> list[dict[str, Any]]:
@@ -59,7 +143,7 @@ def problem_grid(experiment: Experiment) -> list[dict[str, Any]]:
 
 def problem_columns(experiment: Experiment, problem: Problem) -> list[dict[str, Any]]:
     """Every strategy's candidates for one problem, side by side."""
-    verifier = verifier_for(experiment.dataset)
+    verifier = verifier_for(experiment)
     columns = []
     for strategy in experiment.strategies.all():
         samples = list(

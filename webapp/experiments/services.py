@@ -8,8 +8,9 @@ the same task cannot both act on the same transition.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -18,7 +19,8 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from strategies.config import pool_key
+from strategies import registry
+from strategies.config import config_hash, pool_key
 from strategies.sampling import DecodingConfig
 from webapp.datasets.models import Dataset, Problem
 from webapp.experiments.models import Experiment, Sample, SamplePool, Strategy, Verdict
@@ -32,14 +34,22 @@ DEFAULT_K_VALUES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 @dataclass(frozen=True)
 class StrategySpec:
-    """One strategy row: how candidates are sampled and how one is selected."""
+    """One strategy row: how candidates are prompted and sampled, and how one is selected.
+
+    ``sampling`` holds further ``DecodingConfig`` fields (min-p, top-H, EAD, ...);
+    ``selector_config`` and ``prompt_config`` the fields of the registered
+    selector's and prompting scheme's config classes.
+    """
 
     temperature: float
     top_p: float = 1.0
     top_k: int = 0
-    selector: str = Strategy.Selector.FIRST
+    selector: str = "first"
     prompt_scheme: str = "direct"
     label: str = ""
+    sampling: Mapping[str, Any] = field(default_factory=dict)
+    selector_config: Mapping[str, Any] = field(default_factory=dict)
+    prompt_config: Mapping[str, Any] = field(default_factory=dict)
 
     def decoding(self, max_new_tokens: int) -> DecodingConfig:
         return DecodingConfig(
@@ -47,10 +57,27 @@ class StrategySpec:
             top_p=self.top_p,
             top_k=self.top_k,
             max_new_tokens=max_new_tokens,
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in self.sampling.items()},
         )
 
+    def pool_size(self, n_samples: int, max_new_tokens: int) -> int:
+        """Samples per problem this strategy reads: 1 for greedy decoding; for
+        refinement at most its N x (iterations + 1) responses."""
+        if self.decoding(max_new_tokens).is_greedy:
+            return 1
+        if self.prompt_scheme == "refine":
+            config = registry.get("refine").config_class(**self.prompt_config)
+            return min(n_samples, config.n * (config.iterations + 1))
+        return n_samples
+
+    def pool_scheme(self) -> str:
+        """The prompt scheme as the pool key sees it: its name, plus its config if set."""
+        if not self.prompt_config:
+            return self.prompt_scheme
+        return f"{self.prompt_scheme}:{config_hash(dict(self.prompt_config))[:16]}"
+
     def default_label(self) -> str:
-        if self.temperature == 0:
+        if self.temperature == 0 and not self.sampling.get("temperature_mix"):
             sampling = "greedy"
         else:
             sampling = f"T={self.temperature:g}"
@@ -58,7 +85,18 @@ class StrategySpec:
                 sampling += f", top-p {self.top_p:g}"
             if self.top_k:
                 sampling += f", top-k {self.top_k}"
-        return f"{sampling} + {Strategy.Selector(self.selector).label.lower()}"
+            for name, value in self.sampling.items():
+                sampling += f", {name.replace('_', ' ')} {_short(value)}"
+        scheme = "" if self.prompt_scheme == "direct" else f"{self.prompt_scheme}, "
+        return f"{scheme}{sampling} + {self.selector.replace('_', ' ')}"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "/".join(_short(v) for v in value)
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -70,6 +108,9 @@ class ExperimentSpec:
     max_new_tokens: int
     seed: int
     strategies: Sequence[StrategySpec] = field(default_factory=tuple)
+    verifier: str = "math"
+    verifier_config: Mapping[str, Any] = field(default_factory=dict)
+    self_eval: bool = False
 
 
 # --- Team-scoped lookups -------------------------------------------------------------
@@ -99,16 +140,26 @@ def k_values_for(n: int) -> list[int]:
 
 
 def ensure_pool(
-    *, model_name: str, prompt_scheme: str, decoding: DecodingConfig, seed: int
+    *,
+    model_name: str,
+    prompt_scheme: str,
+    decoding: DecodingConfig,
+    seed: int,
+    prompt_config: Mapping[str, Any] | None = None,
 ) -> SamplePool:
-    """The pool for exactly these generation inputs, created on first use."""
+    """The pool for exactly these generation inputs, created on first use.
+
+    ``prompt_scheme`` is the scheme's pool name (``StrategySpec.pool_scheme``), which
+    carries a hash of its config when it has one.
+    """
     key = pool_key(model_name, prompt_scheme, decoding, seed)
     pool, _ = SamplePool.objects.get_or_create(
         key=key,
         defaults={
             "model_name": model_name,
             "prompt_scheme": prompt_scheme,
-            "decoding": asdict(decoding),
+            "prompt_config": dict(prompt_config or {}),
+            "decoding": decoding.key_fields(),
             "seed": seed,
         },
     )
@@ -134,26 +185,32 @@ def submit_experiment(
             max_new_tokens=spec.max_new_tokens,
             seed=spec.seed,
             k_values=k_values_for(spec.n_samples),
+            verifier=spec.verifier,
+            verifier_config=dict(spec.verifier_config),
+            self_eval=spec.self_eval,
         )
         for position, row in enumerate(spec.strategies):
             decoding = row.decoding(spec.max_new_tokens)
             pool = ensure_pool(
                 model_name=spec.model_name,
-                prompt_scheme=row.prompt_scheme,
+                prompt_scheme=row.pool_scheme(),
                 decoding=decoding,
                 seed=spec.seed,
+                prompt_config=row.prompt_config,
             )
             Strategy.objects.create(
                 experiment=experiment,
                 position=position,
                 label=row.label or row.default_label(),
                 prompt_scheme=row.prompt_scheme,
+                prompt_config=dict(row.prompt_config),
                 temperature=row.temperature,
                 top_p=row.top_p,
                 top_k=row.top_k,
+                sampling=dict(row.sampling),
                 selector=row.selector,
-                # Greedy decoding is deterministic: one sample is the whole pool.
-                n=1 if decoding.is_greedy else spec.n_samples,
+                selector_config=dict(row.selector_config),
+                n=row.pool_size(spec.n_samples, spec.max_new_tokens),
                 pool=pool,
             )
         experiment_id = experiment.pk
@@ -238,6 +295,41 @@ def problems_missing_samples(pool_id: int, problem_ids: Sequence[int], n: int) -
     return list(Problem.objects.filter(pk__in=missing).order_by("index"))
 
 
+def problems_needing_work(
+    pool_id: int, problem_ids: Sequence[int], n: int, *, scores: bool
+) -> list[Problem]:
+    """Problems lacking samples, or (with ``scores``) lacking self-evaluation scores."""
+    missing = {p.pk: p for p in problems_missing_samples(pool_id, problem_ids, n)}
+    if scores:
+        from webapp.experiments.verification import SELF_EVAL_VERIFIER
+
+        scored = dict(
+            Verdict.objects.filter(
+                sample__pool_id=pool_id, sample__problem_id__in=problem_ids,
+                sample__index__lt=n, verifier=SELF_EVAL_VERIFIER,
+            )
+            .values("sample__problem_id")
+            .annotate(c=Count("id"))
+            .values_list("sample__problem_id", "c")
+        )
+        for problem in Problem.objects.filter(pk__in=problem_ids):
+            if scored.get(problem.pk, 0) < n:
+                missing.setdefault(problem.pk, problem)
+    return sorted(missing.values(), key=lambda p: p.index)
+
+
+def samples_without_scores(pool_id: int, problem_id: int, n: int) -> list[tuple[int, str]]:
+    """(sample id, text) of the problem's first ``n`` samples without a self-eval score."""
+    from webapp.experiments.verification import SELF_EVAL_VERIFIER
+
+    return list(
+        Sample.objects.filter(pool_id=pool_id, problem_id=problem_id, index__lt=n)
+        .exclude(verdicts__verifier=SELF_EVAL_VERIFIER)
+        .order_by("index")
+        .values_list("pk", "text")
+    )
+
+
 def existing_sample_indices(pool_id: int, problem_id: int) -> set[int]:
     return set(
         Sample.objects.filter(pool_id=pool_id, problem_id=problem_id).values_list(
@@ -308,7 +400,7 @@ def progress(experiment: Experiment) -> list[dict[str, object]]:
     samples = _experiment_samples(experiment)
     generated = samples.count()
     verified = Verdict.objects.filter(
-        sample__in=samples, verifier=verifier_for(experiment.dataset)
+        sample__in=samples, verifier=verifier_for(experiment)
     ).count()
     selected = experiment.strategies.aggregate(c=Count("results"))["c"] or 0
     stages = [
@@ -336,7 +428,7 @@ def claim_metrics_if_verified(experiment_id: int) -> bool:
     expected = expected_counts(experiment)["samples"]
     samples = _experiment_samples(experiment)
     verified = Verdict.objects.filter(
-        sample__in=samples, verifier=verifier_for(experiment.dataset)
+        sample__in=samples, verifier=verifier_for(experiment)
     ).count()
     if verified < expected:
         return False

@@ -13,6 +13,7 @@ urlpatterns = [
         views.strategy_row_remove,
         name="experiment-strategy-row-remove",
     ),
+    path("new/verifier-fields/", views.verifier_fields, name="experiment-verifier-fields"),
     path("<int:pk>/", views.experiment_detail, name="experiment-detail"),
     path(
         "<int:pk>/problems/<int:problem_pk>/", views.problem_detail, name="experiment-problem"

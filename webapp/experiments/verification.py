@@ -1,43 +1,87 @@
-"""Verification: an extracted answer and a verdict for every sample."""
+"""Verification: an extracted answer and a verdict for every sample.
+
+Text verifiers (math, exact, regex, multiple choice) judge a sample against its
+problem's reference answer; problems without one get the extracted answer and no
+verdict. Self-evaluation scores come from the model and are stored beside them
+under their own verifier key.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from strategies.verify.math import MathAnswerConfig, extract_answer, verify_math
+from strategies import registry
+from strategies.config import config_hash
+from strategies.verify.math import extract_answer
+from strategies.verify.result import VerifierResult
 from webapp.datasets.models import Dataset
-from webapp.experiments.models import Sample, Verdict
+from webapp.experiments.models import Experiment, Sample, Verdict
 
-MATH_VERIFIER = "math"
+TEXT_VERIFIERS = ("math", "exact", "regex", "choice")
 NO_REFERENCE_VERIFIER = "extract"
+SELF_EVAL_VERIFIER = "self_eval"
 
 
-def verifier_for(dataset: Dataset) -> str:
-    """The verifier a dataset's samples are judged by."""
-    if dataset.kind == Dataset.Kind.MATH:
-        return MATH_VERIFIER
-    return NO_REFERENCE_VERIFIER
+def scoring_verifier() -> str:
+    """The verifier key under which model-computed scores (self-evaluation) are stored."""
+    return SELF_EVAL_VERIFIER
 
 
-def record_verdicts(dataset: Dataset, pool_id: int, problem_ids: Sequence[int]) -> int:
+def verifier_key(name: str, config: dict[str, object]) -> str:
+    """The stored verifier key: its name, plus a hash of its config when it has one."""
+    return f"{name}:{config_hash(config)[:16]}" if config else name
+
+
+def verifier_for(experiment: Experiment) -> str:
+    """The key of the verifier an experiment's samples are judged by."""
+    if experiment.dataset.kind == Dataset.Kind.OPEN:
+        return NO_REFERENCE_VERIFIER
+    return verifier_key(experiment.verifier, experiment.verifier_config)
+
+
+def run_verifier(name: str, config: dict[str, object], text: str, reference: str) -> VerifierResult:
+    """Apply a registered text verifier to one output."""
+    if name not in TEXT_VERIFIERS:
+        raise ValueError(f"{name!r} is not a text verifier; choose one of {TEXT_VERIFIERS}")
+    entry = registry.get(name)
+    return entry.function(text, reference, entry.config_class(**config))  # type: ignore[no-any-return]
+
+
+def record_verdicts(experiment: Experiment, pool_id: int, problem_ids: Sequence[int]) -> int:
     """Judge every sample of the slice that has no verdict yet; returns how many were new."""
-    verifier = verifier_for(dataset)
-    config = MathAnswerConfig()
+    key = verifier_for(experiment)
     pending = (
         Sample.objects.filter(pool_id=pool_id, problem_id__in=problem_ids)
-        .exclude(verdicts__verifier=verifier)
+        .exclude(verdicts__verifier=key)
         .select_related("problem")
     )
     verdicts = []
     for sample in pending:
-        gold = sample.problem.answer
-        if verifier == MATH_VERIFIER and gold:
-            answer, correct = verify_math(sample.text, gold, config)
-            outcome = Verdict.Outcome.PASS if correct else Verdict.Outcome.FAIL
+        reference = sample.problem.answer
+        if key == NO_REFERENCE_VERIFIER or not reference:
+            answer, outcome, score = extract_answer(sample.text), Verdict.Outcome.UNJUDGED, None
         else:
-            answer, outcome = extract_answer(sample.text), Verdict.Outcome.UNJUDGED
+            result = run_verifier(
+                experiment.verifier, experiment.verifier_config, sample.text, reference
+            )
+            answer, score = result.answer, result.score
+            outcome = {True: Verdict.Outcome.PASS, False: Verdict.Outcome.FAIL}.get(
+                result.passed, Verdict.Outcome.ERROR  # type: ignore[arg-type]
+            )
         verdicts.append(
-            Verdict(sample=sample, verifier=verifier, answer=answer, outcome=outcome)
+            Verdict(sample=sample, verifier=key, answer=answer, outcome=outcome, score=score)
         )
     Verdict.objects.bulk_create(verdicts, ignore_conflicts=True)
     return len(verdicts)
+
+
+def record_scores(sample_scores: Sequence[tuple[int, float]]) -> None:
+    """Store self-evaluation scores (sample id, score); existing ones are kept."""
+    Verdict.objects.bulk_create(
+        [
+            Verdict(sample_id=sample_id, verifier=SELF_EVAL_VERIFIER, score=score,
+                    outcome=Verdict.Outcome.UNJUDGED)
+            for sample_id, score in sample_scores
+        ],
+        ignore_conflicts=True,
+    )

@@ -13,7 +13,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from webapp.datasets.models import Problem
 from webapp.datasets.services import ensure_arithmetic_dataset, ensure_prompt_dataset
 from webapp.experiments import queries, services
-from webapp.experiments.forms import DEFAULT_ROWS, ExperimentForm, StrategyForm, strategy_forms
+from webapp.experiments.forms import (
+    DEFAULT_ROWS,
+    ROW_ID,
+    ExperimentForm,
+    StrategyForm,
+    strategy_forms,
+)
 from webapp.experiments.models import Experiment
 from webapp.teams.services import teams_for_user
 
@@ -78,6 +84,9 @@ def _submit(
         max_new_tokens=data["max_new_tokens"],
         seed=data["seed"],
         strategies=[f.cleaned_data["spec"] for _, f in rows],
+        verifier=form.verifier_name,
+        verifier_config=data.get("verifier_config", {}),
+        self_eval=data["self_eval"],
     )
     return services.submit_experiment(team, request.user, spec)
 
@@ -85,12 +94,31 @@ def _submit(
 @login_required
 @require_GET
 def strategy_row(request: HttpRequest) -> HttpResponse:
-    """A fresh strategy row for the new-experiment form (htmx appends it)."""
-    row_id = _new_row_id()
-    row_form = StrategyForm(initial=DEFAULT_ROWS[-1], prefix=f"s-{row_id}")
+    """A strategy row for the new-experiment form.
+
+    Without ``row`` it is a fresh row (htmx appends it); with ``row`` it is that row
+    re-rendered from the submitted values, e.g. with the config fields of a newly
+    chosen selector or prompting scheme (htmx swaps it in place).
+    """
+    row_id = request.GET.get("row", "")
+    if not ROW_ID.match(row_id):
+        row_id, initial = _new_row_id(), DEFAULT_ROWS[-1]
+    else:
+        prefix = f"s-{row_id}-"
+        initial = {k[len(prefix):]: v for k, v in request.GET.items() if k.startswith(prefix)}
+    row_form = StrategyForm(initial=initial, prefix=f"s-{row_id}")
     return render(
         request, "experiments/new.html#strategy-row", {"row_id": row_id, "row_form": row_form}
     )
+
+
+@login_required
+@require_GET
+def verifier_fields(request: HttpRequest) -> HttpResponse:
+    """The config fields of the chosen verifier (htmx swaps them in)."""
+    teams = teams_for_user(request.user)
+    form = ExperimentForm({"verifier": request.GET.get("verifier", "math")}, teams=teams)
+    return render(request, "experiments/new.html#verifier-config", {"form": form})
 
 
 @login_required
@@ -111,6 +139,8 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     if experiment.status == experiment.Status.FINISHED:
         context["summary"] = queries.summary_rows(experiment)
+        context["chart"] = queries.chart_data(experiment, context["summary"])
+        context["comparisons"] = queries.comparisons(experiment)
         context["grid"] = queries.problem_grid(experiment)
     template = "experiments/detail.html"
     if getattr(request, "htmx", False):

@@ -29,7 +29,7 @@ def finished(experiment: Experiment) -> Experiment:
                 for i in range(strategy.n)
             ]
             record_samples(strategy.pool_id, problem.pk, records)
-        record_verdicts(experiment.dataset, strategy.pool_id,
+        record_verdicts(experiment, strategy.pool_id,
                         list(experiment.dataset.problems.values_list("pk", flat=True)))
     Experiment.objects.filter(pk=experiment.pk).update(status=Experiment.Status.RUNNING)
     compute_results(experiment.pk)
@@ -114,7 +114,7 @@ def test_it_shows_every_strategys_candidates_escaped(client, team, owner) -> Non
                          finish_reason="eos", seconds=0.1)
             for i in range(strategy.n)
         ])
-        record_verdicts(experiment.dataset, strategy.pool_id, [problem.pk])
+        record_verdicts(experiment, strategy.pool_id, [problem.pk])
     login(client, owner)
     body = client.get(
         reverse("experiment-problem", args=[experiment.pk, problem.pk])

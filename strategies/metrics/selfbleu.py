@@ -1,0 +1,144 @@
+"""BLEU-4 and Self-BLEU, implemented here (ALGORITHMS §15).
+
+BLEU follows NLTK's ``sentence_bleu`` with uniform weights and ``SmoothingFunction().method1``:
+clipped n-gram precision ``p_n = clipped / max(1, total)``, a zero numerator replaced by
+``epsilon`` (0.1), a score of 0 when no unigram matches, and the brevity penalty against the
+reference length closest to the hypothesis (ties: the shorter). Self-BLEU scores each
+response against the others (at most 50, drawn with a seeded rng) and averages; higher means
+less diverse, so ``1 - SelfBLEU`` is reported as the diversity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from strategies.metrics.diversity import Tokenizer, encode_tokens, ngram_ids
+
+__all__ = ["SelfBleu", "SelfBleuConfig", "self_bleu", "sentence_bleu"]
+
+MAX_ORDER = 4
+
+
+@dataclass(frozen=True, kw_only=True)
+class SelfBleuConfig:
+    """References per response (subsampled above this), their rng seed, method1's epsilon."""
+
+    max_references: int = 50
+    seed: int = 0
+    epsilon: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("max_references", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if self.max_references < 1:
+            raise ValueError(f"max_references must be >= 1, got {self.max_references}")
+        if not 0 < self.epsilon < 1:
+            raise ValueError(f"epsilon must lie in (0, 1), got {self.epsilon!r}")
+
+
+@dataclass(frozen=True)
+class SelfBleu:
+    """Mean BLEU of each response against the others, and ``1 -`` that as diversity."""
+
+    self_bleu: float
+    diversity: float
+
+
+def _bleu(
+    tokens: NDArray[np.int64],
+    doc: NDArray[np.int64],
+    lengths: NDArray[np.int64],
+    refs: NDArray[np.int64],
+    epsilon: float,
+) -> NDArray[np.float64]:
+    """BLEU-4 of text i (i < len(refs)) against the texts ``refs[i]``, for every i at once."""
+    n_hyps = refs.shape[0]
+    log_precision = np.zeros(n_hyps)
+    unigram_matches = np.zeros(n_hyps)
+    for n in range(1, MAX_ORDER + 1):
+        ids, owner = ngram_ids(tokens, doc, n)
+        width = int(ids.max(initial=0)) + 1
+        keys, counts = np.unique(owner * width + ids, return_counts=True)
+        hyp = keys // width < n_hyps  # (text, n-gram) pairs of a hypothesis
+        row, gram, count = keys[hyp] // width, keys[hyp] % width, counts[hyp]
+        query = refs[row] * width + gram[:, None]
+        where = np.minimum(np.searchsorted(keys, query), max(keys.size - 1, 0))
+        found = np.where(keys[where] == query, counts[where], 0) if keys.size else query * 0
+        ref_count = found.max(axis=1, initial=0)
+        clipped = np.bincount(row, np.minimum(count, ref_count), minlength=n_hyps).astype(float)
+        total = np.maximum(1, lengths[:n_hyps] - n + 1)
+        log_precision += np.log(np.where(clipped > 0, clipped, epsilon) / total) / MAX_ORDER
+        if n == 1:
+            unigram_matches = clipped
+    hyp_len = lengths[:n_hyps]
+    ref_len = lengths[refs]
+    closest = np.argmin(np.abs(ref_len - hyp_len[:, None]) * (lengths.max() + 1) + ref_len, 1)
+    r = ref_len[np.arange(n_hyps), closest]
+    with np.errstate(divide="ignore"):
+        penalty = np.where(hyp_len > r, 1.0, np.exp(1.0 - r / np.maximum(hyp_len, 1)))
+    return np.where(unigram_matches > 0, penalty * np.exp(log_precision), 0.0)
+
+
+def _encode(
+    texts: Sequence[str], tokenizer: Tokenizer | None
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    tokens, doc = encode_tokens(texts, tokenizer)
+    return tokens, doc, np.bincount(doc, minlength=len(texts)).astype(np.int64)
+
+
+def sentence_bleu(
+    hypothesis: str,
+    references: Sequence[str],
+    *,
+    epsilon: float = 0.1,
+    tokenizer: Tokenizer | None = None,
+) -> float:
+    """Return smoothed BLEU-4 of one hypothesis against its references (NLTK method1).
+
+    >>> sentence_bleu("the cat sat on the mat", ["the cat sat on the mat"])
+    1.0
+    >>> # precisions 5/6, 3/5, 1/4 and 0.1/3 (no 4-gram matches), no brevity penalty
+    >>> round(sentence_bleu("the cat sat on the mat", ["the cat is on the mat"]), 6)
+    0.254066
+    """
+    if not references:
+        raise ValueError("references must hold at least one text")
+    config = SelfBleuConfig(epsilon=epsilon)
+    tokens, doc, lengths = _encode([hypothesis, *references], tokenizer)
+    refs = np.arange(1, len(references) + 1, dtype=np.int64)[None, :]
+    return float(_bleu(tokens, doc, lengths, refs, config.epsilon)[0])
+
+
+def self_bleu(
+    texts: Sequence[str],
+    *,
+    max_references: int = 50,
+    seed: int = 0,
+    epsilon: float = 0.1,
+    tokenizer: Tokenizer | None = None,
+) -> SelfBleu:
+    """Return Self-BLEU of one prompt's responses and ``1 - SelfBLEU``; NaN for N < 2.
+
+    >>> self_bleu(["a b c d e"] * 3)
+    SelfBleu(self_bleu=1.0, diversity=0.0)
+    """
+    config = SelfBleuConfig(max_references=max_references, seed=seed, epsilon=epsilon)
+    n = len(texts)
+    if n < 2:
+        return SelfBleu(float("nan"), float("nan"))
+    if n - 1 <= config.max_references:
+        others = np.arange(n - 1)[None, :]
+        refs = others + (others >= np.arange(n)[:, None])
+    else:
+        keys = np.random.default_rng(config.seed).random((n, n))
+        np.fill_diagonal(keys, np.inf)
+        refs = np.argpartition(keys, config.max_references, axis=1)[:, : config.max_references]
+    tokens, doc, lengths = _encode(texts, tokenizer)
+    score = float(np.mean(_bleu(tokens, doc, lengths, refs.astype(np.int64), config.epsilon)))
+    return SelfBleu(score, 1.0 - score)
