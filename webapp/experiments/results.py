@@ -159,7 +159,7 @@ def sel_at_k_values(strategy: Strategy, pool: ProblemPool, ks: Sequence[int],
             values[k] = majority_at_k(counts.c_star, counts.others, counts.n_none, n, k)
         elif strategy.selector == "best_of_n":
             scores = [c.score if c.score is not None else -math.inf for c in pool.candidates]
-            values[k] = float(best_of_n_at_k(np.array(scores), correct, k))
+            values[k] = float(best_of_n_at_k(np.array([scores]), correct[None, :], k)[0])
         else:
             def credit(indices: np.ndarray) -> float:
                 subset = [pool.candidates[int(i)] for i in sorted(indices)]
@@ -248,15 +248,16 @@ def compute_strategy_results(strategy: Strategy, k_values: list[int],
     for k, values in sorted(sel_values.items()):
         out.add_mean(strategy, "sel_at_k", values, k=k, seed=seed)
     out.add_mean(strategy, "selected_accuracy", credits, seed=seed)
-    if ns and len(set(ns)) == 1 and ns[0] > 1:
+    if ns:
+        coverage = [pass_at_k(n, c, n) for n, c in zip(ns, cs, strict=True)]
+        out.add(strategy, "oracle_gap", oracle_gap(coverage, credits))
+    if ns and min(ns) > 1:
         forecast = forecast_coverage(ns, cs, factor=10.0)
         if forecast.fit is not None:
             out.add(strategy, "coverage_fit_a", forecast.fit.a)
             out.add(strategy, "coverage_fit_b", forecast.fit.b)
             out.add(strategy, "coverage_fit_r2", forecast.fit.r2)
             out.add(strategy, "coverage_forecast", float(forecast.coverage), k=forecast.k)
-        coverage = [pass_at_k(n, c, n) for n, c in zip(ns, cs, strict=True)]
-        out.add(strategy, "oracle_gap", oracle_gap(coverage, credits))
     diversity_rows(strategy, pools, out, embed)
 
     generated = [c.generated_tokens for p in pools for c in p.candidates]
