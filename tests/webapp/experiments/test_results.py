@@ -38,7 +38,8 @@ def run(team: Any) -> Experiment:
         ])
     ids = list(experiment.dataset.problems.values_list("pk", flat=True))
     record_verdicts(experiment, pool_id, ids)
-    record_scores([(pk, float(rng.uniform())) for pk in Sample.objects.values_list("pk", flat=True)])
+    sample_ids = Sample.objects.values_list("pk", flat=True)
+    record_scores([(pk, float(rng.uniform())) for pk in sample_ids])
     Experiment.objects.filter(pk=experiment.pk).update(status=Experiment.Status.RUNNING)
     compute_results(experiment.pk)
     return experiment
