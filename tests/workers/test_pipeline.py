@@ -104,6 +104,40 @@ def test_it_fails_an_experiment_whose_model_cannot_load_with_a_reason(
     assert "This experiment failed" in page
 
 
+def test_it_runs_registered_schemes_samplers_and_selectors_through_the_worker(
+    client: Any, team: Any, owner: Any, celery_worker_process: Any
+) -> None:
+    from webapp.experiments.models import Metric
+
+    assert client.login(username=owner.username, password=PASSWORD)
+    experiment = submit(
+        client, team, arithmetic_size="2", n_samples="4", self_eval="on",
+        rows=["v", "c", "t", "e"],
+        **{
+            "s-v-prompt_scheme": "verbalized", "s-v-scheme__k": "2", "s-v-temperature": "0.9",
+            "s-v-top_p": "1", "s-v-top_k": "0", "s-v-selector": "rpc",
+            "s-c-prompt_scheme": "chain_of_thought", "s-c-temperature": "0.8",
+            "s-c-top_p": "1", "s-c-top_k": "0", "s-c-min_p": "0.05",
+            "s-c-selector": "best_of_n",
+            "s-t-temperature": "0.8", "s-t-top_p": "1", "s-t-top_k": "0",
+            "s-t-temperature_mix": "0.5, 1.2", "s-t-selector": "weighted_majority",
+            "s-e-temperature": "1.0", "s-e-top_p": "1", "s-e-top_k": "0", "s-e-ead": "on",
+            "s-e-top_h_alpha": "0.4", "s-e-selector": "mbr",
+        },
+    )
+    wait_until_done(client, experiment, celery_worker_process, timeout=240)
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.FINISHED, experiment.error
+    assert SamplePool.objects.count() == 4
+    assert Sample.objects.count() == 4 * 2 * 4
+    # Every sample was scored by self-evaluation, a probability.
+    scores = list(Verdict.objects.filter(verifier="self_eval").values_list("score", flat=True))
+    assert len(scores) == 32 and all(0.0 <= s <= 1.0 for s in scores)
+    for strategy in experiment.strategies.all():
+        assert Metric.objects.filter(strategy=strategy, name="sel_at_k").count() == 3
+        assert Metric.objects.filter(strategy=strategy, name="embedding_distance").exists()
+
+
 @pytest.mark.slow
 def test_it_runs_the_packaged_smollm2_on_two_problems(
     client: Any, team: Any, owner: Any, celery_worker_process: Any

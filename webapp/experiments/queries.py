@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from strategies.metrics.stats import paired_comparison
+from strategies.metrics.stats import holm_bonferroni, paired_comparison
 from webapp.datasets.models import Problem
 from webapp.experiments.models import Experiment, Metric, ProblemResult, Sample, Verdict
 from webapp.experiments.verification import verifier_for
@@ -117,6 +117,12 @@ def comparisons(experiment: Experiment) -> list[dict[str, Any]]:
         result = paired_comparison(a, b, seed=experiment.seed, n_resamples=5000)
         out.append({"strategy": other, "baseline": base, "result": result,
                     "problems": len(shared_problems)})
+    # Several strategies against one baseline: Holm-Bonferroni keeps the family-wise
+    # error rate at the nominal level.
+    if out:
+        adjusted = holm_bonferroni([c["result"].p_value_sign_flip for c in out])
+        for comparison, p_value in zip(out, adjusted, strict=True):
+            comparison["p_holm"] = float(p_value)
     return out
 
 

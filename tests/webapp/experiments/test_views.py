@@ -102,6 +102,25 @@ def test_it_stops_polling_and_shows_results_when_finished(client, team, owner) -
     assert "pass@4" in fragment and "pass@1" in fragment
     page = client.get(reverse("experiment-detail", args=[experiment.pk])).content.decode()
     assert "<html" in page and 'id="problem-grid"' in page
+    for table in ("selk-table", "diversity-table", "comparison-table"):
+        assert f'id="{table}"' in page, table
+    assert "p (Holm)" in page and "sel@4" in page and "pass^2" in page
+
+
+def test_it_embeds_the_chart_data_as_json_not_inline_script(client, team, owner) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import re
+
+    experiment = finished(make_experiment(team))
+    login(client, owner)
+    page = client.get(reverse("experiment-detail", args=[experiment.pk])).content.decode()
+    match = re.search(r'<script id="passk-data" type="application/json">(.*?)</script>', page)
+    assert match is not None
+    data = json.loads(match.group(1))
+    assert data["k_values"] == [1, 2, 4]
+    labels = {series["label"] for series in data["series"]}
+    assert any("pass@k" in label for label in labels) and any("sel@k" in label for label in labels)
+    assert 'src="/static/vendor/chart.umd.min.js"' in page and "cdn" not in page.lower()
 
 
 def test_it_shows_every_strategys_candidates_escaped(client, team, owner) -> None:  # type: ignore[no-untyped-def]
