@@ -7,8 +7,14 @@ Concurrency contract (written once, here):
   chunk. Messages are acknowledged late with prefetch 1; a redelivered task simply
   runs again.
 * Every write is keyed: samples by (pool, problem, index), verdicts by (sample,
-  verifier), results by (strategy, problem). A second delivery finds the rows
-  there and adds none; generation skips problems whose samples are all stored.
+  verifier), results by (strategy, problem), completion markers by (pool,
+  problem). A second delivery finds the rows there and adds none; generation
+  skips problems whose marker says they were generated for this N (a scheme such
+  as sequential revision may produce fewer samples than N, so the marker, written
+  with the samples, is what says "done", not a count).
+* The model judge (verifier ``judge``) needs the model, so it runs in the
+  generation task on the gpu queue; the verification task leaves its verdicts
+  alone.
 * Stage transitions are conditional UPDATEs (``claim_experiment``,
   ``claim_metrics_if_verified``, ``finish_experiment``): whichever task wins one
   acts on it, the others see it already done. No task waits on another (no
@@ -25,7 +31,9 @@ from collections.abc import Sequence
 from celery import shared_task
 from django.conf import settings
 
+from strategies import registry
 from strategies.sampling import DecodingConfig
+from strategies.verify.math import extract_answer
 from webapp.datasets.models import Problem
 from webapp.experiments import results, services, verification
 from webapp.experiments.models import Experiment, Sample, SamplePool
@@ -42,8 +50,8 @@ def problem_seed(pool_seed: int, problem_index: int) -> int:
 
 
 def pool_scheme_name(pool: SamplePool) -> str:
-    """The registered prompting scheme of a pool (its key may carry a config hash)."""
-    return pool.prompt_scheme.split(":", 1)[0]
+    """The registered prompting scheme of a pool (its name may carry config hashes)."""
+    return pool.prompt_scheme.split("|", 1)[0].split(":", 1)[0]
 
 
 def _sample_problem(
@@ -55,8 +63,8 @@ def _sample_problem(
         **{k: tuple(v) if isinstance(v, list) else v for k, v in pool.decoding.items()}
     )
     scheme = pool_scheme_name(pool)
-    have = services.existing_sample_indices(pool.pk, problem.pk)
-    if not all(i in have for i in range(1 if decoding.is_greedy else n)):
+    if not services.is_pool_problem_done(pool.pk, problem.pk, n):
+        have = services.existing_sample_indices(pool.pk, problem.pk)
         # The whole batch of n is drawn again so that a pool grown later (8 -> 16)
         # keeps its first samples; indices already stored are not written again.
         candidates = schemes.pool_candidates(
@@ -65,8 +73,9 @@ def _sample_problem(
             scheme_config=pool.prompt_config,
             decoding=decoding,
             problem_prompt=problem.prompt,
-            n=1 if decoding.is_greedy else n,
+            n=1 if decoding.is_greedy and not pool.decoder else n,
             seed=problem_seed(pool.seed, problem.index),
+            decoder=pool.decoder,
         )
         services.record_samples(
             pool.pk,
@@ -84,6 +93,7 @@ def _sample_problem(
                 for i, c in enumerate(candidates)
                 if i not in have
             ],
+            requested=n,
         )
         # Refinement scores its candidates by self-evaluation as it goes: keep them.
         given = {i: c.score for i, c in enumerate(candidates) if c.score is not None}
@@ -100,6 +110,31 @@ def _sample_problem(
             )
 
 
+def _judge_problem(
+    loaded: LoadedModel, experiment: Experiment, pool: SamplePool, problem: Problem, n: int
+) -> None:
+    """Judge the problem's samples 0..n-1 that have no verdict yet with the model judge."""
+    key = verification.verifier_for(experiment)
+    pending = services.samples_without_verdict(pool.pk, problem.pk, n, key)
+    if not pending:
+        return
+    config = registry.get("judge").config_class(**experiment.verifier_config)
+    generator = schemes.EngineGenerator(
+        loaded, DecodingConfig(temperature=0.0, max_new_tokens=config.max_new_tokens)
+    )
+    texts = [text for _, text in pending]
+    reference = problem.answer or None
+    judged = registry.get("judge").function(
+        generator, [problem.prompt] * len(texts), texts, [reference] * len(texts), config,
+        seed=problem_seed(experiment.seed, problem.index),
+    )
+    verification.record_judged(
+        key,
+        [(sample_id, extract_answer(text), result)
+         for (sample_id, text), result in zip(pending, judged, strict=True)],
+    )
+
+
 @shared_task(name="workers.tasks.generate_chunk")
 def generate_chunk(experiment_id: int, pool_id: int, problem_ids: Sequence[int], n: int) -> None:
     """Sample ``n`` candidates for each problem of the slice that lacks them."""
@@ -108,7 +143,11 @@ def generate_chunk(experiment_id: int, pool_id: int, problem_ids: Sequence[int],
         return
     pool = SamplePool.objects.get(pk=pool_id)
     experiment = Experiment.objects.get(pk=experiment_id)
-    missing = services.problems_needing_work(pool_id, problem_ids, n, scores=experiment.self_eval)
+    judge = (verification.verifier_for(experiment)
+             if experiment.verifier in verification.MODEL_VERIFIERS else None)
+    missing = services.problems_needing_work(
+        pool_id, problem_ids, n, scores=experiment.self_eval, judge=judge
+    )
     if missing:
         try:
             loaded = get_model(
@@ -128,6 +167,15 @@ def generate_chunk(experiment_id: int, pool_id: int, problem_ids: Sequence[int],
             except (ValueError, RuntimeError) as exc:
                 services.fail_experiment(
                     experiment_id, f"Generation failed on problem {problem.index}: {exc}"
+                )
+                return
+            if judge is None:
+                continue
+            try:
+                _judge_problem(loaded, experiment, pool, problem, n)
+            except (ValueError, RuntimeError) as exc:
+                services.fail_experiment(
+                    experiment_id, f"Judging failed on problem {problem.index}: {exc}"
                 )
                 return
     verify_chunk.delay(experiment_id, pool_id, list(problem_ids))

@@ -13,12 +13,20 @@ from strategies import registry
 from strategies.sampling import DecodingConfig
 from webapp.datasets.services import PromptParseError, parse_prompt_lines
 from webapp.experiments.config_forms import build_config, config_fields
-from webapp.experiments.services import MAX_SAMPLES, StrategySpec, model_choices
-from webapp.experiments.verification import TEXT_VERIFIERS
+from webapp.experiments.services import (
+    BEAM_DECODERS,
+    BEAM_FIXED_FIELDS,
+    MAX_SAMPLES,
+    SINGLE_CALL_SCHEMES,
+    StrategySpec,
+    model_choices,
+)
+from webapp.experiments.verification import MODEL_VERIFIERS, TEXT_VERIFIERS
 from webapp.teams.models import Team
 
 ROW_ID = re.compile(r"^[a-z0-9]{1,16}$")
 MAX_STRATEGIES = 12
+FORM_VERIFIERS = TEXT_VERIFIERS + MODEL_VERIFIERS
 
 
 class ExperimentForm(forms.Form):
@@ -78,17 +86,24 @@ class ExperimentForm(forms.Form):
         verifier_field = self.fields["verifier"]
         assert isinstance(verifier_field, forms.ChoiceField)
         verifier_field.choices = [
-            (name, f"{name}: {registry.get(name).description}") for name in TEXT_VERIFIERS
+            (name, f"{name}: {registry.get(name).description}") for name in FORM_VERIFIERS
         ]
         self.verifier_name = self._chosen_verifier()
         self.verifier_fields = []
-        for name, field in config_fields(registry.get(self.verifier_name).config_class).items():
+        fields = config_fields(registry.get(self.verifier_name).config_class)
+        if self.verifier_name == "judge":
+            # The judge's reply length is its own, not the experiment's max new tokens.
+            fields["max_new_tokens"] = forms.IntegerField(
+                label="Judge max new tokens", min_value=1, max_value=4096, initial=256,
+                required=False,
+            )
+        for name, field in fields.items():
             self.fields[f"verifier__{name}"] = field
             self.verifier_fields.append(f"verifier__{name}")
 
     def _chosen_verifier(self) -> str:
         value = self.data.get(self.add_prefix("verifier")) if self.is_bound else None
-        return str(value) if value in TEXT_VERIFIERS else "math"
+        return str(value) if value in FORM_VERIFIERS else "math"
 
     def verifier_config_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.verifier_fields]
@@ -122,10 +137,20 @@ class ExperimentForm(forms.Form):
 
 
 SELECTABLE_SCHEMES = ("direct", "chain_of_thought", "few_shot", "verbalized", "deepening",
-                      "refine")
+                      "refine", "sequential")
+DECODER_CHOICES = [
+    ("sample", "sample: draw N samples with the settings of this row"),
+    *((name, f"{name.replace('_', ' ')}: {registry.get(name).description}")
+      for name in BEAM_DECODERS),
+]
 # CodeT and B4 rank code by a pass matrix of generated tests: offered for code datasets.
 CODE_SELECTORS = ("codet", "b4")
 BASIC_SAMPLING = ("temperature", "top_p", "top_k")
+EARLY_STOPPING = [
+    ("false", "False (heuristic)"),
+    ("true", "True (once num_beams are finished)"),
+    ("never", "never (canonical)"),
+]
 
 
 def _choices(kind: str, names: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
@@ -135,18 +160,23 @@ def _choices(kind: str, names: tuple[str, ...] | None = None) -> list[tuple[str,
 
 
 class StrategyForm(forms.Form):
-    """One strategy row: prompting scheme, decoding settings, selector, and their configs.
+    """One strategy row: prompting scheme, decoder, decoding settings, selector, configs.
 
-    The decoding fields come from ``DecodingConfig``, the scheme's and selector's from
-    their registered config classes; building each config is the validation.
+    The decoding fields come from ``DecodingConfig``, the scheme's, beam decoder's and
+    selector's from their registered config classes; building each config is the
+    validation. ``n_samples`` is the experiment's N when known: a beam decoder must
+    return N beams.
     """
 
     prompt_scheme = forms.ChoiceField(label="Prompting", initial="direct", required=False)
+    decoder = forms.ChoiceField(label="Decoding", initial="sample", required=False)
     selector = forms.ChoiceField(initial="majority")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, n_samples: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.n_samples = n_samples
         self.fields["prompt_scheme"].choices = _choices("prompting", SELECTABLE_SCHEMES)
+        self.fields["decoder"].choices = DECODER_CHOICES
         self.fields["selector"].choices = [
             c for c in _choices("selector") if c[0] not in CODE_SELECTORS
         ]
@@ -154,7 +184,28 @@ class StrategyForm(forms.Form):
         self.fields["temperature"].initial = 0.7
         self.scheme_name = self._chosen("prompt_scheme")
         self.selector_name = self._chosen("selector")
+        self.decoder_name = self._chosen("decoder")
         self.scheme_fields = self._add_config("scheme", "prompting", self.scheme_name)
+        if self.scheme_name == "sequential":
+            self.fields["scheme__budget_tokens"] = forms.IntegerField(
+                label="Token budget", min_value=1, required=False,
+                help_text="Empty: N x max new tokens, the token cap of a parallel pool of N.",
+            )
+            self.scheme_fields.append("scheme__budget_tokens")
+        self.decoder_fields: list[str] = []
+        if self.decoder_name != "sample":
+            self.decoder_fields = self._add_config("beam", "sampler", self.decoder_name)
+            for name in BEAM_FIXED_FIELDS:
+                self.fields.pop(f"beam__{name}", None)
+                if f"beam__{name}" in self.decoder_fields:
+                    self.decoder_fields.remove(f"beam__{name}")
+            # ``bool | Literal["never"]`` has no generated field: offer its three values.
+            self.fields["beam__early_stopping"] = forms.TypedChoiceField(
+                label="Early stopping", choices=EARLY_STOPPING, initial="false",
+                coerce=lambda value: {"false": False, "true": True}.get(value, value),
+                required=False, empty_value=None,
+            )
+            self.decoder_fields.append("beam__early_stopping")
         self.selector_fields = self._add_config("sel", "selector", self.selector_name)
 
     def _chosen(self, name: str) -> str:
@@ -184,13 +235,18 @@ class StrategyForm(forms.Form):
     def scheme_config_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.scheme_fields]
 
+    def decoder_config_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.decoder_fields]
+
     def selector_config_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.selector_fields]
 
-    def _config(self, prefix: str, kind_name: str, data: dict[str, Any]) -> Any:
+    def _config(self, prefix: str, kind_name: str, data: dict[str, Any],
+                fixed: dict[str, Any] | None = None) -> Any:
         values = {k.split("__", 1)[1]: v for k, v in data.items() if k.startswith(prefix + "__")}
+        values.pop("budget_tokens", None)  # sequential's budget is not a config field
         entry = registry.get(kind_name)
-        config, errors = build_config(entry.config_class, values)
+        config, errors = build_config(entry.config_class, values, fixed)
         for field_name, message in errors.items():
             key = f"{prefix}__{field_name}"
             self.add_error(key if key in self.fields else None, message)
@@ -207,6 +263,7 @@ class StrategyForm(forms.Form):
             self.add_error(field_name if field_name in self.fields else None, message)
         scheme_config, _ = self._config("scheme", self.scheme_name, data)
         selector_config, _ = self._config("sel", self.selector_name, data)
+        beam_config = self._clean_decoder(data)
         if self.errors or decoding is None:
             return data
         defaults = DecodingConfig()
@@ -215,6 +272,20 @@ class StrategyForm(forms.Form):
             for name in config_fields(DecodingConfig)
             if name not in BASIC_SAMPLING and getattr(decoding, name) != getattr(defaults, name)
         }
+        prompt_config = _jsonable(_non_default(scheme_config))
+        if data.get("scheme__budget_tokens"):
+            prompt_config["budget_tokens"] = data["scheme__budget_tokens"]
+        selector_config = _jsonable(_non_default(selector_config))
+        if beam_config is not None:
+            # Beam search is deterministic: the row's sampling settings do not apply.
+            decoder_config = {k: v for k, v in _jsonable(_non_default(beam_config)).items()
+                              if k not in BEAM_FIXED_FIELDS}
+            data["spec"] = StrategySpec(
+                temperature=1.0, selector=self.selector_name, prompt_scheme=self.scheme_name,
+                selector_config=selector_config, prompt_config=prompt_config,
+                decoder=self.decoder_name, decoder_config=decoder_config,
+            )
+            return data
         data["spec"] = StrategySpec(
             temperature=decoding.temperature,
             top_p=decoding.top_p,
@@ -222,10 +293,27 @@ class StrategyForm(forms.Form):
             selector=self.selector_name,
             prompt_scheme=self.scheme_name,
             sampling=_jsonable(sampling),
-            selector_config=_jsonable(_non_default(selector_config)),
-            prompt_config=_jsonable(_non_default(scheme_config)),
+            selector_config=selector_config,
+            prompt_config=prompt_config,
         )
         return data
+
+    def _clean_decoder(self, data: dict[str, Any]) -> Any:
+        """The beam decoder's config (None to sample), its errors added to the form."""
+        if self.decoder_name == "sample":
+            return None
+        # N and the token cap are the experiment's; 1 stands in while validating here.
+        config = self._config("beam", self.decoder_name, data,
+                              dict.fromkeys(BEAM_FIXED_FIELDS, 1))[0]
+        if self.scheme_name not in SINGLE_CALL_SCHEMES:
+            self.add_error("decoder", f"{self.decoder_name} decodes one prompt: choose a "
+                           f"single-call prompting scheme ({', '.join(SINGLE_CALL_SCHEMES)}), "
+                           f"not {self.scheme_name}.")
+        if config is not None and self.n_samples and config.num_beams < self.n_samples:
+            self.add_error("beam__num_beams", f"Num beams must be at least N = "
+                           f"{self.n_samples}: a beam pool of N candidates returns the N "
+                           "best beams.")
+        return config
 
 
 def _non_default(config: Any) -> dict[str, Any]:
@@ -242,10 +330,21 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
+def _n_samples(data: Any | None) -> int | None:
+    """The experiment's N from the submitted data, when it is a valid number."""
+    try:
+        value = int((data or {}).get("n_samples", ""))
+    except (TypeError, ValueError):
+        return None
+    return value if 1 <= value <= MAX_SAMPLES else None
+
+
 def strategy_forms(data: Any | None, row_ids: list[str]) -> list[tuple[str, StrategyForm]]:
     """One bound (or unbound) form per row id, each with its own field prefix."""
     clean_ids = [r for r in row_ids if ROW_ID.match(r)][:MAX_STRATEGIES]
-    return [(row_id, StrategyForm(data, prefix=f"s-{row_id}")) for row_id in clean_ids]
+    n_samples = _n_samples(data)
+    return [(row_id, StrategyForm(data, prefix=f"s-{row_id}", n_samples=n_samples))
+            for row_id in clean_ids]
 
 
 DEFAULT_ROWS: list[dict[str, Any]] = [

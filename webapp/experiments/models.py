@@ -62,9 +62,13 @@ class Experiment(models.Model):
 class SamplePool(models.Model):
     key = models.CharField(max_length=64, unique=True)
     model_name = models.CharField(max_length=100)
-    prompt_scheme = models.CharField(max_length=50)
+    # The scheme's pool name: the registered scheme, plus hashes of its config and of a
+    # non-sampling decoder when set (``StrategySpec.pool_scheme``).
+    prompt_scheme = models.CharField(max_length=100)
     prompt_config = models.JSONField(default=dict, blank=True)
     decoding = models.JSONField()
+    # A non-sampling decoder (beam search): {"name": ..., "config": {...}}; empty to sample.
+    decoder = models.JSONField(default=dict, blank=True)
     seed = models.BigIntegerField()
     created = models.DateTimeField(auto_now_add=True)
 
@@ -134,6 +138,29 @@ class Sample(models.Model):
 
     def __str__(self) -> str:
         return f"sample {self.index} of {self.problem} in {self.pool}"
+
+
+class PoolProblem(models.Model):
+    """Completion marker: the pool holds what it will ever hold for ``problem`` when
+    asked for ``n_requested`` samples, namely ``n_done`` of them.
+
+    Written in the transaction that stores the samples. Variable-size schemes (sequential
+    revision) may produce fewer than requested, so progress and the metrics claim count
+    these markers rather than expecting ``n_requested`` samples.
+    """
+
+    pool = models.ForeignKey(SamplePool, on_delete=models.CASCADE, related_name="markers")
+    problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="+")
+    n_requested = models.PositiveIntegerField()
+    n_done = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pool", "problem"], name="one_marker_per_pool_problem")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.n_done} of {self.n_requested} for {self.problem} in {self.pool}"
 
 
 class Verdict(models.Model):

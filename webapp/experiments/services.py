@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -23,13 +23,27 @@ from strategies import registry
 from strategies.config import config_hash, pool_key
 from strategies.sampling import DecodingConfig
 from webapp.datasets.models import Dataset, Problem
-from webapp.experiments.models import Experiment, Sample, SamplePool, Strategy, Verdict
+from webapp.experiments.models import (
+    Experiment,
+    PoolProblem,
+    Sample,
+    SamplePool,
+    Strategy,
+    Verdict,
+)
 from webapp.teams.models import Team
 
 logger = logging.getLogger(__name__)
 
 MAX_SAMPLES = 256
 DEFAULT_K_VALUES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+# Decoders other than sampling: deterministic beam searches that return N beams. They
+# decode one rendered prompt, so they work with the single-call prompting schemes only
+# (the same tuple as ``workers.runtime.schemes.SINGLE_CALL_SCHEMES``).
+BEAM_DECODERS = ("beam_search", "diverse_beam_search")
+SINGLE_CALL_SCHEMES = ("direct", "chain_of_thought", "few_shot")
+# Fields of a beam config the app sets: N beams returned, the experiment's token cap.
+BEAM_FIXED_FIELDS = ("num_return_sequences", "max_new_tokens")
 
 
 @dataclass(frozen=True)
@@ -38,7 +52,10 @@ class StrategySpec:
 
     ``sampling`` holds further ``DecodingConfig`` fields (min-p, top-H, EAD, ...);
     ``selector_config`` and ``prompt_config`` the fields of the registered
-    selector's and prompting scheme's config classes.
+    selector's and prompting scheme's config classes. ``decoder`` is ``"sample"`` or a
+    beam search (``BEAM_DECODERS``) with the fields of its config in ``decoder_config``
+    (without ``num_return_sequences`` and ``max_new_tokens``, which the experiment sets).
+    Sequential revision keeps its token budget in ``prompt_config["budget_tokens"]``.
     """
 
     temperature: float
@@ -50,8 +67,58 @@ class StrategySpec:
     sampling: Mapping[str, Any] = field(default_factory=dict)
     selector_config: Mapping[str, Any] = field(default_factory=dict)
     prompt_config: Mapping[str, Any] = field(default_factory=dict)
+    decoder: str = "sample"
+    decoder_config: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_beam(self) -> bool:
+        return self.decoder != "sample"
+
+    def beam_config(self, n_samples: int, max_new_tokens: int) -> Any:
+        """The beam decoder's config for a pool of ``n_samples`` (``ValueError`` if invalid)."""
+        config_class = registry.get(self.decoder).config_class
+        return config_class(
+            **{k: v for k, v in self.decoder_config.items() if k not in BEAM_FIXED_FIELDS},
+            num_return_sequences=n_samples,
+            max_new_tokens=max_new_tokens,
+        )
+
+    def scheme_config(self) -> Any:
+        """The prompting scheme's config (sequential's token budget is not part of it)."""
+        values = {k: tuple(v) if isinstance(v, list) else v
+                  for k, v in self.prompt_config.items() if k != "budget_tokens"}
+        return registry.get(self.prompt_scheme).config_class(**values)
+
+    def for_experiment(self, n_samples: int, max_new_tokens: int) -> StrategySpec:
+        """This row with what the experiment decides filled in, checked.
+
+        Sequential revision gets its token budget: the one set, else ``n_samples x
+        max_new_tokens``, the token cap of a parallel pool of N. A beam decoder must
+        return N beams and needs a single-call prompting scheme.
+        """
+        if self.decoder not in ("sample", *BEAM_DECODERS):
+            raise ValueError(f"unknown decoder {self.decoder!r}")
+        if self.is_beam:
+            if self.prompt_scheme not in SINGLE_CALL_SCHEMES:
+                raise ValueError(
+                    f"{self.decoder} works with single-call prompting schemes only "
+                    f"({', '.join(SINGLE_CALL_SCHEMES)}), not {self.prompt_scheme}"
+                )
+            num_beams = self.beam_config(1, max_new_tokens).num_beams
+            if num_beams < n_samples:
+                raise ValueError(
+                    f"num_beams must be at least N = {n_samples}: a beam pool of N "
+                    f"candidates returns N beams (got {num_beams})"
+                )
+        if self.prompt_scheme == "sequential" and not self.prompt_config.get("budget_tokens"):
+            budget = n_samples * max_new_tokens
+            return replace(self, prompt_config={**self.prompt_config, "budget_tokens": budget})
+        return self
 
     def decoding(self, max_new_tokens: int) -> DecodingConfig:
+        if self.is_beam:
+            # Beam search is deterministic: sampling settings do not apply (nor key a pool).
+            return DecodingConfig(max_new_tokens=max_new_tokens)
         return DecodingConfig(
             temperature=self.temperature,
             top_p=self.top_p,
@@ -62,21 +129,44 @@ class StrategySpec:
 
     def pool_size(self, n_samples: int, max_new_tokens: int) -> int:
         """Samples per problem this strategy reads: 1 for greedy decoding; for
-        refinement at most its N x (iterations + 1) responses."""
+        refinement at most its N x (iterations + 1) responses; for sequential revision
+        at most ``max_rounds`` revisions, capped by N (a chain may stop earlier)."""
+        if self.is_beam:
+            return n_samples
         if self.decoding(max_new_tokens).is_greedy:
             return 1
         if self.prompt_scheme == "refine":
-            config = registry.get("refine").config_class(**self.prompt_config)
+            config = self.scheme_config()
             return min(n_samples, config.n * (config.iterations + 1))
+        if self.prompt_scheme == "sequential":
+            return min(n_samples, self.scheme_config().max_rounds)
         return n_samples
 
     def pool_scheme(self) -> str:
-        """The prompt scheme as the pool key sees it: its name, plus its config if set."""
-        if not self.prompt_config:
-            return self.prompt_scheme
-        return f"{self.prompt_scheme}:{config_hash(dict(self.prompt_config))[:16]}"
+        """The prompt scheme as the pool key sees it: its name, plus its config if set,
+        plus ``|decoder:hash`` for a beam decoder (sampling pools keep their old names)."""
+        name = self.prompt_scheme
+        if self.prompt_config:
+            name += f":{config_hash(dict(self.prompt_config))[:16]}"
+        if self.is_beam:
+            name += f"|{self.decoder}:{config_hash(self.pool_decoder()['config'])[:16]}"
+        return name
+
+    def pool_decoder(self) -> dict[str, Any]:
+        """What the worker needs to run the decoder: {} to sample, else name and config."""
+        if not self.is_beam:
+            return {}
+        config = {k: v for k, v in self.decoder_config.items() if k not in BEAM_FIXED_FIELDS}
+        return {"name": self.decoder, "config": config}
 
     def default_label(self) -> str:
+        scheme = "" if self.prompt_scheme == "direct" else f"{self.prompt_scheme}, "
+        if self.is_beam:
+            beams = self.beam_config(1, 1)
+            decoder = f"{self.decoder.replace('_', ' ')} ({beams.num_beams} beams"
+            if self.decoder == "diverse_beam_search":
+                decoder += f", {beams.num_beam_groups} groups"
+            return f"{scheme}{decoder}) + {self.selector.replace('_', ' ')}"
         if self.temperature == 0 and not self.sampling.get("temperature_mix"):
             sampling = "greedy"
         else:
@@ -87,7 +177,6 @@ class StrategySpec:
                 sampling += f", top-k {self.top_k}"
             for name, value in self.sampling.items():
                 sampling += f", {name.replace('_', ' ')} {_short(value)}"
-        scheme = "" if self.prompt_scheme == "direct" else f"{self.prompt_scheme}, "
         return f"{scheme}{sampling} + {self.selector.replace('_', ' ')}"
 
 
@@ -146,11 +235,12 @@ def ensure_pool(
     decoding: DecodingConfig,
     seed: int,
     prompt_config: Mapping[str, Any] | None = None,
+    decoder: Mapping[str, Any] | None = None,
 ) -> SamplePool:
     """The pool for exactly these generation inputs, created on first use.
 
     ``prompt_scheme`` is the scheme's pool name (``StrategySpec.pool_scheme``), which
-    carries a hash of its config when it has one.
+    carries a hash of its config, and of a beam ``decoder``, when it has one.
     """
     key = pool_key(model_name, prompt_scheme, decoding, seed)
     pool, _ = SamplePool.objects.get_or_create(
@@ -160,6 +250,7 @@ def ensure_pool(
             "prompt_scheme": prompt_scheme,
             "prompt_config": dict(prompt_config or {}),
             "decoding": decoding.key_fields(),
+            "decoder": dict(decoder or {}),
             "seed": seed,
         },
     )
@@ -174,6 +265,7 @@ def submit_experiment(
         raise ValueError("An experiment needs at least one strategy.")
     if not 1 <= spec.n_samples <= MAX_SAMPLES:
         raise ValueError(f"Samples per problem must be between 1 and {MAX_SAMPLES}.")
+    rows = [row.for_experiment(spec.n_samples, spec.max_new_tokens) for row in spec.strategies]
     with transaction.atomic():
         experiment = Experiment.objects.create(
             team=team,
@@ -189,7 +281,7 @@ def submit_experiment(
             verifier_config=dict(spec.verifier_config),
             self_eval=spec.self_eval,
         )
-        for position, row in enumerate(spec.strategies):
+        for position, row in enumerate(rows):
             decoding = row.decoding(spec.max_new_tokens)
             pool = ensure_pool(
                 model_name=spec.model_name,
@@ -197,6 +289,7 @@ def submit_experiment(
                 decoding=decoding,
                 seed=spec.seed,
                 prompt_config=row.prompt_config,
+                decoder=row.pool_decoder(),
             )
             Strategy.objects.create(
                 experiment=experiment,
@@ -204,10 +297,11 @@ def submit_experiment(
                 label=row.label or row.default_label(),
                 prompt_scheme=row.prompt_scheme,
                 prompt_config=dict(row.prompt_config),
-                temperature=row.temperature,
-                top_p=row.top_p,
-                top_k=row.top_k,
-                sampling=dict(row.sampling),
+                # A beam row's sampling settings do not apply: store the pool's.
+                temperature=decoding.temperature,
+                top_p=decoding.top_p,
+                top_k=decoding.top_k,
+                sampling={} if row.is_beam else dict(row.sampling),
                 selector=row.selector,
                 selector_config=dict(row.selector_config),
                 n=row.pool_size(spec.n_samples, spec.max_new_tokens),
@@ -283,51 +377,80 @@ def fail_experiment(experiment_id: int, reason: str) -> bool:
     return bool(won)
 
 
-def problems_missing_samples(pool_id: int, problem_ids: Sequence[int], n: int) -> list[Problem]:
-    """Problems of the slice whose pool holds fewer than ``n`` samples (indices 0..n-1)."""
-    counts = dict(
+def _done_problems(pool_id: int, problem_ids: Sequence[int], n: int) -> set[int]:
+    """Problems of the slice generated for a request of ``n``: a completion marker covers
+    ``n`` and its samples are still stored (a variable-size scheme may hold fewer than n)."""
+    markers = PoolProblem.objects.filter(
+        pool_id=pool_id, problem_id__in=problem_ids, n_requested__gte=n
+    ).values_list("problem_id", "n_done")
+    stored = dict(
         Sample.objects.filter(pool_id=pool_id, problem_id__in=problem_ids, index__lt=n)
         .values("problem_id")
         .annotate(c=Count("id"))
         .values_list("problem_id", "c")
     )
-    missing = [pid for pid in problem_ids if counts.get(pid, 0) < n]
+    return {pid for pid, done in markers if stored.get(pid, 0) >= min(done, n)}
+
+
+def is_pool_problem_done(pool_id: int, problem_id: int, n: int) -> bool:
+    """Whether the pool's samples for the problem were generated for a request of ``n``."""
+    return problem_id in _done_problems(pool_id, [problem_id], n)
+
+
+def problems_missing_samples(pool_id: int, problem_ids: Sequence[int], n: int) -> list[Problem]:
+    """Problems of the slice whose samples 0..n-1 were not generated (see ``_done_problems``)."""
+    done = _done_problems(pool_id, problem_ids, n)
+    missing = [pid for pid in problem_ids if pid not in done]
     return list(Problem.objects.filter(pk__in=missing).order_by("index"))
 
 
+def _problems_lacking_verdicts(
+    pool_id: int, problem_ids: Sequence[int], n: int, verifier: str
+) -> set[int]:
+    """Problems of the slice with a sample among 0..n-1 that has no ``verifier`` verdict."""
+    return set(
+        Sample.objects.filter(pool_id=pool_id, problem_id__in=problem_ids, index__lt=n)
+        .exclude(verdicts__verifier=verifier)
+        .values_list("problem_id", flat=True)
+    )
+
+
 def problems_needing_work(
-    pool_id: int, problem_ids: Sequence[int], n: int, *, scores: bool
+    pool_id: int, problem_ids: Sequence[int], n: int, *, scores: bool,
+    judge: str | None = None,
 ) -> list[Problem]:
-    """Problems lacking samples, or (with ``scores``) lacking self-evaluation scores."""
+    """Problems lacking samples, or (with ``scores``) self-evaluation scores, or (with a
+    ``judge`` verifier key) the model judge's verdicts."""
     missing = {p.pk: p for p in problems_missing_samples(pool_id, problem_ids, n)}
+    lacking: set[int] = set()
     if scores:
         from webapp.experiments.verification import SELF_EVAL_VERIFIER
 
-        scored = dict(
-            Verdict.objects.filter(
-                sample__pool_id=pool_id, sample__problem_id__in=problem_ids,
-                sample__index__lt=n, verifier=SELF_EVAL_VERIFIER,
-            )
-            .values("sample__problem_id")
-            .annotate(c=Count("id"))
-            .values_list("sample__problem_id", "c")
-        )
-        for problem in Problem.objects.filter(pk__in=problem_ids):
-            if scored.get(problem.pk, 0) < n:
-                missing.setdefault(problem.pk, problem)
+        lacking |= _problems_lacking_verdicts(pool_id, problem_ids, n, SELF_EVAL_VERIFIER)
+    if judge:
+        lacking |= _problems_lacking_verdicts(pool_id, problem_ids, n, judge)
+    for problem in Problem.objects.filter(pk__in=lacking - set(missing)):
+        missing[problem.pk] = problem
     return sorted(missing.values(), key=lambda p: p.index)
+
+
+def samples_without_verdict(
+    pool_id: int, problem_id: int, n: int, verifier: str
+) -> list[tuple[int, str]]:
+    """(sample id, text) of the problem's first ``n`` samples without a ``verifier`` verdict."""
+    return list(
+        Sample.objects.filter(pool_id=pool_id, problem_id=problem_id, index__lt=n)
+        .exclude(verdicts__verifier=verifier)
+        .order_by("index")
+        .values_list("pk", "text")
+    )
 
 
 def samples_without_scores(pool_id: int, problem_id: int, n: int) -> list[tuple[int, str]]:
     """(sample id, text) of the problem's first ``n`` samples without a self-eval score."""
     from webapp.experiments.verification import SELF_EVAL_VERIFIER
 
-    return list(
-        Sample.objects.filter(pool_id=pool_id, problem_id=problem_id, index__lt=n)
-        .exclude(verdicts__verifier=SELF_EVAL_VERIFIER)
-        .order_by("index")
-        .values_list("pk", "text")
-    )
+    return samples_without_verdict(pool_id, problem_id, n, SELF_EVAL_VERIFIER)
 
 
 def existing_sample_indices(pool_id: int, problem_id: int) -> set[int]:
@@ -349,38 +472,94 @@ class SampleRecord:
     seconds: float
 
 
-def record_samples(pool_id: int, problem_id: int, records: Sequence[SampleRecord]) -> int:
+def record_samples(
+    pool_id: int, problem_id: int, records: Sequence[SampleRecord], *,
+    requested: int | None = None,
+) -> int:
     """Store generated samples; an index already stored is left untouched.
 
     Returns how many rows were new. The unique (pool, problem, index) key is what
-    makes a redelivered generation task harmless.
+    makes a redelivered generation task harmless. A generator passes ``requested``,
+    the N it was asked for: the same transaction then marks the (pool, problem)
+    complete for requests up to N, with however many samples the scheme produced.
     """
-    before = Sample.objects.filter(pool_id=pool_id, problem_id=problem_id).count()
-    Sample.objects.bulk_create(
-        [
-            Sample(
-                pool_id=pool_id,
-                problem_id=problem_id,
-                index=r.index,
-                text=r.text,
-                prompt_tokens=r.prompt_tokens,
-                generated_tokens=r.generated_tokens,
-                logprob_sum=r.logprob_sum,
-                finish_reason=r.finish_reason,
-                seconds=r.seconds,
+    with transaction.atomic():
+        before = Sample.objects.filter(pool_id=pool_id, problem_id=problem_id).count()
+        Sample.objects.bulk_create(
+            [
+                Sample(
+                    pool_id=pool_id,
+                    problem_id=problem_id,
+                    index=r.index,
+                    text=r.text,
+                    prompt_tokens=r.prompt_tokens,
+                    generated_tokens=r.generated_tokens,
+                    logprob_sum=r.logprob_sum,
+                    finish_reason=r.finish_reason,
+                    seconds=r.seconds,
+                )
+                for r in records
+            ],
+            ignore_conflicts=True,
+        )
+        stored = Sample.objects.filter(pool_id=pool_id, problem_id=problem_id)
+        if requested is not None:
+            marker, created = PoolProblem.objects.get_or_create(
+                pool_id=pool_id, problem_id=problem_id,
+                defaults={"n_requested": requested,
+                          "n_done": stored.filter(index__lt=requested).count()},
             )
-            for r in records
-        ],
-        ignore_conflicts=True,
-    )
-    return Sample.objects.filter(pool_id=pool_id, problem_id=problem_id).count() - before
+            if not created:
+                requested = max(requested, marker.n_requested)
+                PoolProblem.objects.filter(pk=marker.pk).update(
+                    n_requested=requested, n_done=stored.filter(index__lt=requested).count()
+                )
+        return stored.count() - before
+
+
+@dataclass(frozen=True)
+class GenerationTotals:
+    """Samples an experiment expects and whether every (pool, problem) is generated."""
+
+    expected: int
+    is_complete: bool
+
+
+def generation_totals(experiment: Experiment) -> GenerationTotals:
+    """Expected samples: a (pool, problem) done for the pool's demand n (marker and samples
+    stored, as in ``_done_problems``) counts what it holds up to n, any other counts n;
+    complete when every one is done."""
+    problems = experiment.dataset.problems.count()
+    demands = pool_demands(experiment)
+    stored = {
+        (pool_id, problem_id): c
+        for pool_id, problem_id, c in _experiment_samples(experiment)
+        .values("pool_id", "problem_id")
+        .annotate(c=Count("id"))
+        .values_list("pool_id", "problem_id", "c")
+    }
+    expected = 0
+    marked: dict[int, int] = {}
+    markers = PoolProblem.objects.filter(
+        pool_id__in=demands, problem__dataset_id=experiment.dataset_id
+    ).values_list("pool_id", "problem_id", "n_requested", "n_done")
+    for pool_id, problem_id, requested, done in markers:
+        n = demands[pool_id]
+        if requested >= n and stored.get((pool_id, problem_id), 0) >= min(done, n):
+            expected += min(done, n)
+            marked[pool_id] = marked.get(pool_id, 0) + 1
+    unmarked = 0
+    for pool_id, n in demands.items():
+        left = problems - marked.get(pool_id, 0)
+        expected += left * n
+        unmarked += left
+    return GenerationTotals(expected=expected, is_complete=unmarked == 0)
 
 
 def expected_counts(experiment: Experiment) -> dict[str, int]:
     problems = experiment.dataset.problems.count()
-    samples = sum(pool_demands(experiment).values()) * problems
     return {
-        "samples": samples,
+        "samples": generation_totals(experiment).expected,
         "results": experiment.strategies.count() * problems,
     }
 
@@ -419,18 +598,20 @@ def progress(experiment: Experiment) -> list[dict[str, object]]:
 
 
 def claim_metrics_if_verified(experiment_id: int) -> bool:
-    """True (once) when every expected sample of the experiment has its verdict."""
+    """True (once) when every (pool, problem) is generated and every sample has its verdict."""
     from webapp.experiments.verification import verifier_for
 
     experiment = Experiment.objects.select_related("dataset").get(pk=experiment_id)
     if experiment.metrics_claimed_at is not None or experiment.is_done:
         return False
-    expected = expected_counts(experiment)["samples"]
+    totals = generation_totals(experiment)
+    if not totals.is_complete:
+        return False
     samples = _experiment_samples(experiment)
     verified = Verdict.objects.filter(
         sample__in=samples, verifier=verifier_for(experiment)
     ).count()
-    if verified < expected:
+    if verified < totals.expected:
         return False
     won = Experiment.objects.filter(
         pk=experiment_id, metrics_claimed_at__isnull=True, status=Experiment.Status.RUNNING

@@ -2,8 +2,10 @@
 
 Text verifiers (math, exact, regex, multiple choice) judge a sample against its
 problem's reference answer; problems without one get the extracted answer and no
-verdict. Self-evaluation scores come from the model and are stored beside them
-under their own verifier key.
+verdict. The model judge (``judge``) needs the model, so the generation task runs
+it and stores its verdicts through ``record_judged``; it grades with the reference
+when there is one and without it otherwise. Self-evaluation scores come from the
+model and are stored beside them under their own verifier key.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from webapp.datasets.models import Dataset
 from webapp.experiments.models import Experiment, Sample, Verdict
 
 TEXT_VERIFIERS = ("math", "exact", "regex", "choice")
+# Verifiers that run the model, on the gpu queue, inside generation.
+MODEL_VERIFIERS = ("judge",)
 NO_REFERENCE_VERIFIER = "extract"
 SELF_EVAL_VERIFIER = "self_eval"
 
@@ -34,6 +38,8 @@ def verifier_key(name: str, config: dict[str, object]) -> str:
 
 def verifier_for(experiment: Experiment) -> str:
     """The key of the verifier an experiment's samples are judged by."""
+    if experiment.verifier in MODEL_VERIFIERS:
+        return verifier_key(experiment.verifier, experiment.verifier_config)
     if experiment.dataset.kind == Dataset.Kind.OPEN:
         return NO_REFERENCE_VERIFIER
     return verifier_key(experiment.verifier, experiment.verifier_config)
@@ -48,7 +54,12 @@ def run_verifier(name: str, config: dict[str, object], text: str, reference: str
 
 
 def record_verdicts(experiment: Experiment, pool_id: int, problem_ids: Sequence[int]) -> int:
-    """Judge every sample of the slice that has no verdict yet; returns how many were new."""
+    """Judge every sample of the slice that has no verdict yet; returns how many were new.
+
+    A model-verifier experiment is judged during generation, so nothing is left here.
+    """
+    if experiment.verifier in MODEL_VERIFIERS:
+        return 0
     key = verifier_for(experiment)
     pending = (
         Sample.objects.filter(pool_id=pool_id, problem_id__in=problem_ids)
@@ -65,14 +76,33 @@ def record_verdicts(experiment: Experiment, pool_id: int, problem_ids: Sequence[
                 experiment.verifier, experiment.verifier_config, sample.text, reference
             )
             answer, score = result.answer, result.score
-            outcome = {True: Verdict.Outcome.PASS, False: Verdict.Outcome.FAIL}.get(
-                result.passed, Verdict.Outcome.ERROR  # type: ignore[arg-type]
-            )
+            outcome = _outcome(result.passed)
         verdicts.append(
             Verdict(sample=sample, verifier=key, answer=answer, outcome=outcome, score=score)
         )
     Verdict.objects.bulk_create(verdicts, ignore_conflicts=True)
     return len(verdicts)
+
+
+def _outcome(passed: bool | None) -> str:
+    return {True: Verdict.Outcome.PASS, False: Verdict.Outcome.FAIL}.get(
+        passed, Verdict.Outcome.ERROR  # type: ignore[arg-type]
+    )
+
+
+def record_judged(key: str, judged: Sequence[tuple[int, str | None, VerifierResult]]) -> None:
+    """Store model-judge verdicts: (sample id, extracted answer, ``VerifierResult``).
+
+    No verdict of the judge (``passed`` None) is an error outcome; existing ones are kept.
+    """
+    Verdict.objects.bulk_create(
+        [
+            Verdict(sample_id=sample_id, verifier=key, answer=answer,
+                    outcome=_outcome(result.passed), score=result.score)
+            for sample_id, answer, result in judged
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def record_scores(sample_scores: Sequence[tuple[int, float]]) -> None:

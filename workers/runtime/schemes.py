@@ -1,24 +1,28 @@
 """Runs a prompting scheme on the engine and returns a problem's N candidates.
 
 Single-call schemes (direct, chain of thought, few-shot) render one prompt and
-sample N continuations in one batch. Multi-call schemes (verbalized sampling,
-iterative deepening, verifier-guided refinement) drive the engine through the
+sample N continuations in one batch, or decode it by beam search (the N best beams).
+Multi-call schemes (verbalized sampling, iterative deepening, verifier-guided
+refinement, sequential revision) drive the engine through the
 ``strategies.types.Generator`` protocol; refinement is guided by the model's
 self-evaluation score. Nothing here imports Django or Celery.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from strategies import registry
 from strategies.prompting.deepening import iterative_deepening
 from strategies.prompting.refine import refine
+from strategies.prompting.sequential import sequential_revision
 from strategies.prompting.verbalized import verbalized_pool
 from strategies.sampling import DecodingConfig, build_processor
+from strategies.sampling.beam import StepFunction
 from strategies.types import Candidate, Problem
 from strategies.verify.self_eval import SelfEvalConfig, render_self_eval, self_eval_score
 from workers.runtime.engine import generate, stable_seed
@@ -28,7 +32,8 @@ if TYPE_CHECKING:
     from workers.runtime.models import LoadedModel
 
 SINGLE_CALL_SCHEMES = ("direct", "chain_of_thought", "few_shot")
-MULTI_CALL_SCHEMES = ("verbalized", "deepening", "refine")
+MULTI_CALL_SCHEMES = ("verbalized", "deepening", "refine", "sequential")
+BEAM_DECODERS = ("beam_search", "diverse_beam_search")
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,77 @@ def _sample(loaded: LoadedModel, user_text: str, decoding: DecodingConfig, n: in
         PoolCandidate(s.text, s.prompt_tokens, s.generated_tokens, s.logprob_sum,
                       s.finish_reason, s.seconds)
         for s in samples
+    ]
+
+
+def forward_step(loaded: LoadedModel) -> StepFunction:
+    """A beam-search step over the model: next-token log-probs (float32) of each sequence.
+
+    Each call runs a full forward pass (no KV cache) over the sequences, left-padded with
+    an attention mask and matching position ids, and returns ``log_softmax`` of the last
+    position. Simple and exact; quadratic in length, which suits short generations.
+    """
+    import torch
+
+    model = loaded.model
+    pad = loaded.tokenizer.pad_token_id
+    pad = int(pad if pad is not None else loaded.eos_token_ids[0])
+    try:
+        # Only the last position's logits are needed, where the model can skip the rest.
+        extra = ({"logits_to_keep": 1}
+                 if "logits_to_keep" in inspect.signature(model.forward).parameters else {})
+    except (TypeError, ValueError):
+        extra = {}
+
+    def step(sequences: list[list[int]]) -> torch.Tensor:
+        longest = max(len(seq) for seq in sequences)
+        ids = torch.full((len(sequences), longest), pad, dtype=torch.long)
+        mask = torch.zeros((len(sequences), longest), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            ids[row, longest - len(seq):] = torch.tensor(seq, dtype=torch.long)
+            mask[row, longest - len(seq):] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            out = model(
+                input_ids=ids.to(loaded.device),
+                attention_mask=mask.to(loaded.device),
+                position_ids=positions.to(loaded.device),
+                use_cache=False,
+                **extra,
+            )
+        return torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+
+    return step
+
+
+def beam_candidates(loaded: LoadedModel, user_text: str, decoder: str,
+                    decoder_config: Mapping[str, Any], *, n: int,
+                    max_new_tokens: int) -> list[PoolCandidate]:
+    """The ``n`` best beams of a (diverse) beam search over one prompt, best first."""
+    if decoder not in BEAM_DECODERS:
+        raise ValueError(f"unknown decoder {decoder!r}; valid: sample, {', '.join(BEAM_DECODERS)}")
+    entry = registry.get(decoder)
+    config = entry.config_class(
+        **_tuples(dict(decoder_config)), num_return_sequences=n, max_new_tokens=max_new_tokens
+    )
+    started = time.perf_counter()
+    prompt_ids = loaded.encode_prompt(loaded.render_prompt(user_text))
+    if not prompt_ids:
+        raise ValueError("the prompt encodes to no tokens")
+    eos = set(loaded.eos_token_ids)
+    hypotheses = entry.function(forward_step(loaded), prompt_ids, loaded.eos_token_ids, config)
+    wall = time.perf_counter() - started
+    total = sum(len(h.token_ids) for h in hypotheses) or 1
+    return [
+        PoolCandidate(
+            text=loaded.tokenizer.decode(list(h.token_ids), skip_special_tokens=True),
+            prompt_tokens=len(prompt_ids),
+            generated_tokens=len(h.token_ids),
+            logprob_sum=h.logprob_sum,
+            finish_reason="eos" if h.token_ids and h.token_ids[-1] in eos else "length",
+            seconds=wall * len(h.token_ids) / total,
+        )
+        for h in hypotheses
     ]
 
 
@@ -136,17 +212,39 @@ def pool_candidates(
     problem_prompt: str,
     n: int,
     seed: int,
+    decoder: Mapping[str, Any] | None = None,
 ) -> list[PoolCandidate]:
-    """The N candidates of one problem under a prompting scheme (fewer if it stops early)."""
+    """The N candidates of one problem under a prompting scheme (fewer if it stops early).
+
+    ``decoder`` is the pool's non-sampling decoder ({"name", "config"}; empty to sample).
+    Sequential revision's ``scheme_config`` holds its ``budget_tokens``.
+    """
     entry = registry.get(scheme)
-    config = entry.config_class(**_tuples(scheme_config))
+    values = _tuples(scheme_config)
+    budget = values.pop("budget_tokens", None)
+    config = entry.config_class(**values)
     problem = Problem(prompt=problem_prompt, answer=None)
+    if decoder:
+        if scheme not in SINGLE_CALL_SCHEMES:
+            raise ValueError(f"{decoder['name']} needs a single-call prompting scheme, "
+                             f"not {scheme!r}")
+        return beam_candidates(loaded, entry.function(problem, config), decoder["name"],
+                               decoder.get("config", {}), n=n,
+                               max_new_tokens=decoding.max_new_tokens)
     if scheme in SINGLE_CALL_SCHEMES:
         return _sample(loaded, entry.function(problem, config), decoding, n, seed)
     if scheme not in MULTI_CALL_SCHEMES:
         raise ValueError(f"prompting scheme {scheme!r} cannot run in a sample pool")
     generator = EngineGenerator(loaded, decoding)
     started = time.perf_counter()
+    if scheme == "sequential":
+        if not isinstance(budget, int) or isinstance(budget, bool):
+            raise ValueError("sequential revision needs an integer budget_tokens")
+        # Each call is capped like one sample of a parallel pool; the pool keeps N at most.
+        config = replace(config, max_new_tokens=decoding.max_new_tokens,
+                         max_rounds=min(config.max_rounds, n))
+        chain = sequential_revision(generator, problem_prompt, budget, config, seed=seed)
+        return _with_seconds(chain[:n], time.perf_counter() - started)
     if scheme == "verbalized":
         candidates = verbalized_pool(generator, problem_prompt, n, config, seed=seed)
         return _with_seconds(candidates, time.perf_counter() - started,
@@ -174,4 +272,11 @@ def _tuples(values: dict[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
 
 
-__all__ = ["PoolCandidate", "pool_candidates", "self_eval_scores"]
+__all__ = [
+    "EngineGenerator",
+    "PoolCandidate",
+    "beam_candidates",
+    "forward_step",
+    "pool_candidates",
+    "self_eval_scores",
+]
