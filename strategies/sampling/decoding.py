@@ -218,6 +218,37 @@ def _steps(config: DecodingConfig, row_temperatures: torch.Tensor | None) -> lis
     return steps
 
 
+@dataclass(frozen=True)
+class ProcessorChain:
+    """The processor ``build_processor`` returns: the config's steps applied in order.
+
+    It keeps the ``config`` it was built from, so a decoder may take an equivalent
+    faster path for chains it recognises (e.g. temperature, top-k and top-p only).
+    """
+
+    config: DecodingConfig
+    steps: tuple[Processor, ...]
+
+    def __call__(self, scores: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Apply the configured steps in order (a validated copy when there are none)."""
+        if not self.steps:
+            return _clone(scores, positions)
+        for step in self.steps:
+            scores = step(scores, positions)
+        return scores
+
+    @property
+    def is_basic(self) -> bool:
+        """True when only temperature, top-k and top-p act (HF's three common warpers)."""
+        defaults = DecodingConfig()
+        basic = {"temperature", "top_p", "top_k", "max_new_tokens"}
+        return all(
+            getattr(self.config, f.name) == getattr(defaults, f.name)
+            for f in dataclasses.fields(DecodingConfig)
+            if f.name not in basic
+        )
+
+
 def _chain(steps: list[Processor]) -> Processor:
     """Return one processor applying ``steps`` in order (the identity copy when empty)."""
     if not steps:
@@ -252,7 +283,7 @@ def build_processor(config: DecodingConfig) -> Processor:
             "temperature_mix gives each sample its own temperature: "
             "use build_row_processor(config, sample_indices)"
         )
-    return _chain(_steps(config, None))
+    return ProcessorChain(config=config, steps=tuple(_steps(config, None)))
 
 
 def build_row_processor(config: DecodingConfig, sample_indices: Sequence[int]) -> Processor:

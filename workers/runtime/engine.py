@@ -7,10 +7,17 @@ padding is ever needed). A candidate that finishes (end-of-sequence token, a sto
 string, or ``max_new_tokens``) leaves the batch: the cache keeps only the rows still
 running, so no step is spent decoding padding.
 
-Log-probabilities are those of the unmodified model: ``log_softmax`` of the raw logits
-at the chosen token, whatever the sampling processor did to the scores. Sampling draws
-from ``softmax(processor(raw_logits, positions))`` with a ``torch.Generator`` seeded
-from ``seed``; the global RNG is never touched, so equal inputs give equal outputs.
+Log-probabilities are those of the unmodified model: the raw logit of the chosen token
+minus the row's ``logsumexp`` (``log_softmax`` at that token), whatever the sampling
+processor did to the scores. Sampling draws from ``softmax(processor(raw_logits,
+positions))`` with a ``torch.Generator`` seeded from ``seed``; the global RNG is never
+touched, so equal inputs give equal outputs.
+
+When the processor is one ``build_processor`` made from temperature, top-k and top-p only,
+the rows whose kept set provably lies inside their top-M logits are drawn from those
+M tokens (``workers.runtime.truncation``): the same distribution without sorting and
+sampling over the whole vocabulary. The remaining rows, and every other processor, go
+through the processor over the full vocabulary.
 
 This module imports neither Django nor Celery.
 """
@@ -25,6 +32,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+
+from workers.runtime.truncation import (
+    MAX_FAST_TOP_K,
+    Truncation,
+    describe_processor,
+    fast_filter,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -109,32 +123,73 @@ def _accepts_logits_to_keep(model: Any) -> bool:
         return False
 
 
+def _sample_full(
+    logits: torch.Tensor,
+    step: int,
+    processor: Processor | None,
+    spec: Truncation | None,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Draw one token per row from ``softmax(processor(logits))`` over the whole vocabulary.
+
+    Rows whose processed scores are all filtered (or not finite) take the raw argmax.
+    A non-truncating ``spec`` (temperature only) replaces the processor's copy and scaling.
+    """
+    import torch
+
+    if spec is not None and not spec.is_truncating:
+        scores = logits / spec.temperature if spec.temperature != 1.0 else logits
+    elif processor is not None:
+        positions = torch.full((logits.shape[0],), step, dtype=torch.long, device=logits.device)
+        scores = processor(logits.clone(), positions).float()
+    else:
+        scores = logits
+    probs = torch.softmax(scores, dim=-1)
+    bad = ~torch.isfinite(probs).all(dim=-1) | ~(scores > -math.inf).any(dim=-1)
+    if bool(bad.any()):
+        # All filtered (or NaN): fall back to the raw argmax for those rows.
+        probs = torch.where(bad.unsqueeze(-1), torch.zeros_like(probs), probs)
+        rows = bad.nonzero(as_tuple=True)[0]
+        probs[rows, torch.argmax(logits[rows], dim=-1)] = 1.0
+    return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)
+
+
 def _choose(
     logits: torch.Tensor,
-    positions: torch.Tensor,
+    step: int,
     processor: Processor | None,
+    spec: Truncation | None,
     greedy: bool,
     generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pick one token per row; return (token ids [B], raw log-probs of them [B])."""
+    """Pick one token per row; return (token ids [B], raw log-probs of them [B]).
+
+    With a truncating ``spec`` the rows whose kept set is provably inside their top-M
+    logits are drawn from it (``truncation.fast_filter``), the others from the full path;
+    both give the distribution ``softmax(processor(logits))``.
+    """
     import torch
 
-    raw_logprobs = torch.log_softmax(logits, dim=-1)
-    raw_argmax = torch.argmax(logits, dim=-1)
     if greedy:
-        chosen = raw_argmax
+        chosen = torch.argmax(logits, dim=-1)
+    elif spec is not None and spec.is_truncating and spec.top_k <= MAX_FAST_TOP_K:
+        ids, probs, ok = fast_filter(logits, spec)
+        if bool(ok.all()):
+            pick = torch.multinomial(probs, num_samples=1, generator=generator)
+            chosen = ids.gather(-1, pick).squeeze(-1)
+        else:
+            chosen = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
+            fast = ok.nonzero(as_tuple=True)[0]
+            if fast.numel():
+                pick = torch.multinomial(probs[fast], num_samples=1, generator=generator)
+                chosen[fast] = ids[fast].gather(-1, pick).squeeze(-1)
+            slow = (~ok).nonzero(as_tuple=True)[0]
+            chosen[slow] = _sample_full(logits[slow], step, processor, None, generator)
     else:
-        scores = processor(logits.clone(), positions) if processor is not None else logits
-        scores = scores.float()
-        probs = torch.softmax(scores, dim=-1)
-        bad = ~torch.isfinite(probs).all(dim=-1) | ~(scores > -math.inf).any(dim=-1)
-        if bool(bad.any()):
-            # All filtered (or NaN): fall back to the raw argmax for those rows.
-            probs = torch.where(bad.unsqueeze(-1), torch.zeros_like(probs), probs)
-            rows = bad.nonzero(as_tuple=True)[0]
-            probs[rows, raw_argmax[rows]] = 1.0
-        chosen = torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)
-    chosen_logprobs = raw_logprobs.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)
+        chosen = _sample_full(logits, step, processor, spec, generator)
+    # The raw log-prob of one token needs the row's logsumexp, not a full log_softmax.
+    normaliser = torch.logsumexp(logits, dim=-1)
+    chosen_logprobs = logits.gather(-1, chosen.unsqueeze(-1)).squeeze(-1) - normaliser
     return chosen, chosen_logprobs
 
 
@@ -178,6 +233,7 @@ def generate(
     stops = tuple(s for s in stop_strings if s)
     stop_window = max((len(s) for s in stops), default=0) + _STOP_WINDOW_SLACK
 
+    spec = None if greedy else describe_processor(processor)
     prompt_ids = loaded.encode_prompt(prompt_text)
     if not prompt_ids:
         raise ValueError("the prompt encodes to no tokens")
@@ -206,8 +262,7 @@ def generate(
             logits = logits.repeat(n, 1)
         step = 0
         while True:
-            positions = torch.full((len(active),), step, dtype=torch.long, device=device)
-            chosen_t, chosen_lp_t = _choose(logits, positions, processor, greedy, generator)
+            chosen_t, chosen_lp_t = _choose(logits, step, processor, spec, greedy, generator)
             chosen = chosen_t.tolist()
             chosen_lp = chosen_lp_t.double().tolist()
             keep: list[int] = []

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import scipy.stats
 import torch
 
+from strategies.sampling import DecodingConfig, build_processor
 from workers.runtime.engine import GeneratedSample, generate, generate_many, stable_seed
 from workers.runtime.models import LoadedModel
+from workers.runtime.truncation import describe_processor, fast_filter
 
 PROMPT = "Name three colours."
+#: Scale of the final norm in the ``peaked`` model (sharpens its next-token distribution).
+PEAK_SCALE = 5.5
+#: The statistical test draws ``SEEDS`` x ``ROWS`` first tokens.
+SEEDS = 4
+ROWS = 500
 
 
 def _prompt(tiny: LoadedModel) -> str:
@@ -248,3 +259,106 @@ def test_it_rejects_empty_requests(tiny: LoadedModel) -> None:
         _sample(tiny, n=0)
     with pytest.raises(ValueError, match="max_new_tokens"):
         _sample(tiny, max_new_tokens=0)
+
+
+@pytest.fixture(scope="module")
+def peaked(tiny: LoadedModel) -> LoadedModel:
+    """A copy of the tiny model whose logits are scaled up, like a trained model's."""
+    model = copy.deepcopy(tiny.model)
+    with torch.no_grad():
+        model.model.norm.weight.mul_(PEAK_SCALE)
+    return dataclasses.replace(tiny, model=model)
+
+
+def _first_token_counts(
+    loaded: LoadedModel, processor: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+) -> Counter[int]:
+    counts: Counter[int] = Counter()
+    for seed in range(SEEDS):
+        samples = generate(
+            loaded,
+            _prompt(loaded),
+            n=ROWS,
+            processor=processor,
+            greedy=False,
+            max_new_tokens=1,
+            seed=seed,
+        )
+        counts.update(s.token_ids[0] for s in samples)
+    return counts
+
+
+def _chi_square_p(counts: Counter[int], probs: torch.Tensor) -> float:
+    """Goodness of fit of ``counts`` to ``probs``; tokens expected < 5 times are pooled."""
+    total = sum(counts.values())
+    expected = probs.double() * total
+    big = (expected >= 5).nonzero(as_tuple=True)[0].tolist()
+    observed = [counts.get(token, 0) for token in big]
+    wanted = [float(expected[token]) for token in big]
+    rest_observed = total - sum(observed)
+    rest_expected = total - sum(wanted)
+    if rest_expected >= 5:
+        observed.append(rest_observed)
+        wanted.append(rest_expected)
+    else:
+        assert rest_observed <= 5
+        wanted = [w * sum(observed) / sum(wanted) for w in wanted]
+    assert len(wanted) >= 5  # enough categories for the test to mean something
+    return float(scipy.stats.chisquare(observed, wanted).pvalue)
+
+
+@pytest.mark.parametrize("path", ["fast", "full"])
+def test_it_samples_next_tokens_from_the_processed_distribution(
+    peaked: LoadedModel, path: str
+) -> None:
+    config = DecodingConfig(temperature=0.8, top_p=0.9)
+    built = build_processor(config)
+    ids = torch.tensor([peaked.encode_prompt(_prompt(peaked))])
+    with torch.inference_mode():
+        logits = peaked.model(input_ids=ids).logits[:, -1, :].float()
+    probs = torch.softmax(built(logits.clone(), torch.zeros(1, dtype=torch.long)), dim=-1)[0]
+    spec = describe_processor(built)
+    assert spec is not None
+    assert bool(fast_filter(logits, spec)[2].all())  # the fast path decides this row
+    assert 5 <= int((probs > 0).sum()) <= 60  # a nucleus of a few tokens
+
+    # An opaque wrapper is not recognised, so the engine runs it over the full vocabulary.
+    processor = built if path == "fast" else (lambda s, p: built(s, p))
+    counts = _first_token_counts(peaked, processor)
+
+    assert set(counts) <= set((probs > 0).nonzero(as_tuple=True)[0].tolist())
+    assert _chi_square_p(counts, probs) > 0.001
+
+
+def test_it_keeps_logprobs_exact_on_the_fast_path(peaked: LoadedModel) -> None:
+    processor = build_processor(DecodingConfig(temperature=0.8, top_p=0.9))
+    samples = generate(
+        peaked, _prompt(peaked), n=3, processor=processor, greedy=False, max_new_tokens=8, seed=3
+    )
+    prompt_ids = peaked.encode_prompt(_prompt(peaked))
+    for sample in samples:
+        full = torch.tensor([prompt_ids + list(sample.token_ids)])
+        with torch.inference_mode():
+            logp = torch.log_softmax(peaked.model(input_ids=full).logits[0].float(), dim=-1)
+        start = len(prompt_ids) - 1
+        per_token = [float(logp[start + j, token]) for j, token in enumerate(sample.token_ids)]
+        assert sample.token_logprobs == pytest.approx(per_token, abs=1e-4)
+
+
+def test_it_repeats_fast_path_samples_for_the_same_seed(peaked: LoadedModel) -> None:
+    processor = build_processor(DecodingConfig(temperature=0.8, top_p=0.9))
+
+    def run(seed: int) -> list[tuple[int, ...]]:
+        samples = generate(
+            peaked,
+            _prompt(peaked),
+            n=6,
+            processor=processor,
+            greedy=False,
+            max_new_tokens=10,
+            seed=seed,
+        )
+        return [s.token_ids for s in samples]
+
+    assert run(4) == run(4)
+    assert run(4) != run(5)
