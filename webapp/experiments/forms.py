@@ -137,7 +137,7 @@ class ExperimentForm(forms.Form):
 
 
 SELECTABLE_SCHEMES = ("direct", "chain_of_thought", "few_shot", "verbalized", "deepening",
-                      "refine", "sequential")
+                      "refine", "sequential", "plansearch")
 DECODER_CHOICES = [
     ("sample", "sample: draw N samples with the settings of this row"),
     *((name, f"{name.replace('_', ' ')}: {registry.get(name).description}")

@@ -140,6 +140,8 @@ class StrategySpec:
             return min(n_samples, config.n * (config.iterations + 1))
         if self.prompt_scheme == "sequential":
             return min(n_samples, self.scheme_config().max_rounds)
+        if self.prompt_scheme == "plansearch":
+            return min(n_samples, self.scheme_config().max_plans)
         return n_samples
 
     def pool_scheme(self) -> str:

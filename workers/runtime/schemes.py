@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from strategies import registry
 from strategies.prompting.deepening import iterative_deepening
+from strategies.prompting.plansearch import plansearch
 from strategies.prompting.refine import refine
 from strategies.prompting.sequential import sequential_revision
 from strategies.prompting.verbalized import verbalized_pool
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from workers.runtime.models import LoadedModel
 
 SINGLE_CALL_SCHEMES = ("direct", "chain_of_thought", "few_shot")
-MULTI_CALL_SCHEMES = ("verbalized", "deepening", "refine", "sequential")
+MULTI_CALL_SCHEMES = ("verbalized", "deepening", "refine", "sequential", "plansearch")
 BEAM_DECODERS = ("beam_search", "diverse_beam_search")
 
 
@@ -245,6 +246,11 @@ def pool_candidates(
                          max_rounds=min(config.max_rounds, n))
         chain = sequential_revision(generator, problem_prompt, budget, config, seed=seed)
         return _with_seconds(chain[:n], time.perf_counter() - started)
+    if scheme == "plansearch":
+        # Observations -> plans -> code: each plan's program is one candidate.
+        plans = plansearch(generator, problem_prompt, config, seed=seed)
+        candidates = [plan.candidate for plan in plans][:n]
+        return _with_seconds(candidates, time.perf_counter() - started)
     if scheme == "verbalized":
         candidates = verbalized_pool(generator, problem_prompt, n, config, seed=seed)
         return _with_seconds(candidates, time.perf_counter() - started,

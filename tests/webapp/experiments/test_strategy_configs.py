@@ -33,7 +33,8 @@ def test_it_offers_every_registered_non_code_selector_and_scheme(logged_in: Any)
     body = row_fragment(logged_in)
     for name in registry.names("selector"):
         assert (f'<option value="{name}"' in body) == (name not in ("codet", "b4")), name
-    for name in ("direct", "chain_of_thought", "few_shot", "verbalized", "deepening", "refine"):
+    for name in ("direct", "chain_of_thought", "few_shot", "verbalized", "deepening", "refine",
+                 "sequential", "plansearch"):
         assert f'<option value="{name}"' in body
 
 
