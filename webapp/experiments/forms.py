@@ -14,6 +14,7 @@ from strategies.sampling import DecodingConfig
 from webapp.datasets.services import PromptParseError, parse_prompt_lines
 from webapp.experiments.config_forms import build_config, config_fields
 from webapp.experiments.services import (
+    ADAPTIVE_DECODER,
     BEAM_DECODERS,
     BEAM_FIXED_FIELDS,
     MAX_SAMPLES,
@@ -142,6 +143,8 @@ DECODER_CHOICES = [
     ("sample", "sample: draw N samples with the settings of this row"),
     *((name, f"{name.replace('_', ' ')}: {registry.get(name).description}")
       for name in BEAM_DECODERS),
+    (ADAPTIVE_DECODER, "adaptive consistency: sample in rounds of 1, 1, 2, 4, ... and stop "
+     "once the Beta rule says the vote is decided (at most N)"),
 ]
 # CodeT and B4 rank code by a pass matrix of generated tests: offered for code datasets.
 CODE_SELECTORS = ("codet", "b4")
@@ -193,7 +196,9 @@ class StrategyForm(forms.Form):
             )
             self.scheme_fields.append("scheme__budget_tokens")
         self.decoder_fields: list[str] = []
-        if self.decoder_name != "sample":
+        if self.decoder_name == ADAPTIVE_DECODER:
+            self.decoder_fields = self._add_config("adapt", "selector", ADAPTIVE_DECODER)
+        elif self.decoder_name != "sample":
             self.decoder_fields = self._add_config("beam", "sampler", self.decoder_name)
             for name in BEAM_FIXED_FIELDS:
                 self.fields.pop(f"beam__{name}", None)
@@ -263,7 +268,8 @@ class StrategyForm(forms.Form):
             self.add_error(field_name if field_name in self.fields else None, message)
         scheme_config, _ = self._config("scheme", self.scheme_name, data)
         selector_config, _ = self._config("sel", self.selector_name, data)
-        beam_config = self._clean_decoder(data)
+        decoder_config = self._clean_decoder(data)
+        beam_config = decoder_config if self.decoder_name in BEAM_DECODERS else None
         if self.errors or decoding is None:
             return data
         defaults = DecodingConfig()
@@ -295,6 +301,8 @@ class StrategyForm(forms.Form):
             sampling=_jsonable(sampling),
             selector_config=selector_config,
             prompt_config=prompt_config,
+            decoder="sample" if decoder_config is None else self.decoder_name,
+            decoder_config={} if decoder_config is None else _non_default(decoder_config),
         )
         return data
 
@@ -302,6 +310,15 @@ class StrategyForm(forms.Form):
         """The beam decoder's config (None to sample), its errors added to the form."""
         if self.decoder_name == "sample":
             return None
+        if self.decoder_name == ADAPTIVE_DECODER:
+            config = self._config("adapt", ADAPTIVE_DECODER, data)[0]
+            if self.scheme_name not in SINGLE_CALL_SCHEMES:
+                self.add_error("decoder", "Adaptive stopping samples one prompt in rounds: "
+                               "choose a single-call prompting scheme "
+                               f"({', '.join(SINGLE_CALL_SCHEMES)}), not {self.scheme_name}.")
+            if data.get("temperature") == 0 and not data.get("temperature_mix"):
+                self.add_error("decoder", "Adaptive stopping needs sampling (temperature > 0).")
+            return config
         # N and the token cap are the experiment's; 1 stands in while validating here.
         config = self._config("beam", self.decoder_name, data,
                               dict.fromkeys(BEAM_FIXED_FIELDS, 1))[0]

@@ -44,6 +44,8 @@ BEAM_DECODERS = ("beam_search", "diverse_beam_search")
 SINGLE_CALL_SCHEMES = ("direct", "chain_of_thought", "few_shot")
 # Fields of a beam config the app sets: N beams returned, the experiment's token cap.
 BEAM_FIXED_FIELDS = ("num_return_sequences", "max_new_tokens")
+# Sampling in rounds that stops once the vote is decided (ALGORITHMS section 12b).
+ADAPTIVE_DECODER = "adaptive_consistency"
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,15 @@ class StrategySpec:
 
     @property
     def is_beam(self) -> bool:
-        return self.decoder != "sample"
+        return self.decoder in BEAM_DECODERS
+
+    @property
+    def is_adaptive(self) -> bool:
+        return self.decoder == ADAPTIVE_DECODER
+
+    def adaptive_config(self) -> Any:
+        """The stopping rule's config (``ValueError`` if invalid)."""
+        return registry.get(ADAPTIVE_DECODER).config_class(**self.decoder_config)
 
     def beam_config(self, n_samples: int, max_new_tokens: int) -> Any:
         """The beam decoder's config for a pool of ``n_samples`` (``ValueError`` if invalid)."""
@@ -96,8 +106,18 @@ class StrategySpec:
         max_new_tokens``, the token cap of a parallel pool of N. A beam decoder must
         return N beams and needs a single-call prompting scheme.
         """
-        if self.decoder not in ("sample", *BEAM_DECODERS):
+        if self.decoder not in ("sample", *BEAM_DECODERS, ADAPTIVE_DECODER):
             raise ValueError(f"unknown decoder {self.decoder!r}")
+        if self.is_adaptive:
+            if self.prompt_scheme not in SINGLE_CALL_SCHEMES:
+                raise ValueError(
+                    f"adaptive stopping samples one prompt in rounds: choose a single-call "
+                    f"prompting scheme ({', '.join(SINGLE_CALL_SCHEMES)}), "
+                    f"not {self.prompt_scheme}"
+                )
+            if self.decoding(max_new_tokens).is_greedy:
+                raise ValueError("adaptive stopping needs sampling (temperature > 0)")
+            self.adaptive_config()
         if self.is_beam:
             if self.prompt_scheme not in SINGLE_CALL_SCHEMES:
                 raise ValueError(
@@ -133,6 +153,8 @@ class StrategySpec:
         at most ``max_rounds`` revisions, capped by N (a chain may stop earlier)."""
         if self.is_beam:
             return n_samples
+        if self.is_adaptive:
+            return min(n_samples, self.adaptive_config().max_samples)
         if self.decoding(max_new_tokens).is_greedy:
             return 1
         if self.prompt_scheme == "refine":
@@ -150,12 +172,14 @@ class StrategySpec:
         name = self.prompt_scheme
         if self.prompt_config:
             name += f":{config_hash(dict(self.prompt_config))[:16]}"
-        if self.is_beam:
+        if self.is_beam or self.is_adaptive:
             name += f"|{self.decoder}:{config_hash(self.pool_decoder()['config'])[:16]}"
         return name
 
     def pool_decoder(self) -> dict[str, Any]:
         """What the worker needs to run the decoder: {} to sample, else name and config."""
+        if self.is_adaptive:
+            return {"name": self.decoder, "config": dict(self.decoder_config)}
         if not self.is_beam:
             return {}
         config = {k: v for k, v in self.decoder_config.items() if k not in BEAM_FIXED_FIELDS}
@@ -179,6 +203,8 @@ class StrategySpec:
                 sampling += f", top-k {self.top_k}"
             for name, value in self.sampling.items():
                 sampling += f", {name.replace('_', ' ')} {_short(value)}"
+        if self.is_adaptive:
+            sampling += ", adaptive stop"
         return f"{scheme}{sampling} + {self.selector.replace('_', ' ')}"
 
 

@@ -24,7 +24,9 @@ from strategies.prompting.sequential import sequential_revision
 from strategies.prompting.verbalized import verbalized_pool
 from strategies.sampling import DecodingConfig, build_processor
 from strategies.sampling.beam import StepFunction
+from strategies.select.adaptive import AdaptiveConfig, should_stop
 from strategies.types import Candidate, Problem
+from strategies.verify.extract import extract_answer
 from strategies.verify.self_eval import SelfEvalConfig, render_self_eval, self_eval_score
 from workers.runtime.engine import generate, stable_seed
 from workers.runtime.scoring import yes_no_logprobs
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 SINGLE_CALL_SCHEMES = ("direct", "chain_of_thought", "few_shot")
 MULTI_CALL_SCHEMES = ("verbalized", "deepening", "refine", "sequential", "plansearch")
 BEAM_DECODERS = ("beam_search", "diverse_beam_search")
+ADAPTIVE_DECODER = "adaptive_consistency"
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,31 @@ def _with_seconds(candidates: list[Candidate], seconds: float,
     ]
 
 
+def adaptive_rounds(n: int) -> list[int]:
+    """Round sizes 1, 1, 2, 4, 8, ... summing to ``n`` (the last one trimmed).
+
+    >>> adaptive_rounds(10)
+    [1, 1, 2, 4, 2]
+    """
+    sizes: list[int] = []
+    while sum(sizes) < n:
+        sizes.append(1 if len(sizes) < 2 else sizes[-1] * 2)
+    sizes[-1] -= sum(sizes) - n
+    return sizes
+
+
+def adaptive_candidates(loaded: LoadedModel, user_text: str, decoding: DecodingConfig, *,
+                        n: int, seed: int, config: AdaptiveConfig) -> list[PoolCandidate]:
+    """Sample in rounds and stop once the Beta rule says the majority is decided
+    (ALGORITHMS section 12b): the samples never drawn are the compute saved."""
+    drawn: list[PoolCandidate] = []
+    for round_index, size in enumerate(adaptive_rounds(min(n, config.max_samples))):
+        drawn.extend(_sample(loaded, user_text, decoding, size, stable_seed(seed, round_index)))
+        if should_stop([extract_answer(c.text) for c in drawn], config):
+            break
+    return drawn
+
+
 def pool_candidates(
     loaded: LoadedModel,
     *,
@@ -225,6 +253,13 @@ def pool_candidates(
     budget = values.pop("budget_tokens", None)
     config = entry.config_class(**values)
     problem = Problem(prompt=problem_prompt, answer=None)
+    if decoder and decoder["name"] == ADAPTIVE_DECODER:
+        if scheme not in SINGLE_CALL_SCHEMES:
+            raise ValueError(f"adaptive stopping needs a single-call prompting scheme, "
+                             f"not {scheme!r}")
+        stop = AdaptiveConfig(**decoder.get("config", {}))
+        return adaptive_candidates(loaded, entry.function(problem, config), decoding, n=n,
+                                   seed=seed, config=stop)
     if decoder:
         if scheme not in SINGLE_CALL_SCHEMES:
             raise ValueError(f"{decoder['name']} needs a single-call prompting scheme, "

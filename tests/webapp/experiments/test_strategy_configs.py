@@ -97,3 +97,20 @@ def test_it_reports_invalid_configs_as_field_errors(
     assert response.status_code == 400
     assert message in response.content.decode()
     assert Experiment.objects.count() == 0
+
+
+def test_it_stores_an_adaptive_stopping_row(logged_in: Any, team: Any) -> None:
+    data = form_data(team, **{"s-b2-decoder": "adaptive_consistency",
+                              "s-b2-adapt__threshold": "0.9"})
+    response = logged_in.post(reverse("experiment-new"), data)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    row = Experiment.objects.get().strategies.get(position=1)
+    assert row.pool.decoder == {"name": "adaptive_consistency", "config": {"threshold": 0.9}}
+    assert "adaptive stop" in row.label
+
+
+def test_it_refuses_adaptive_stopping_for_greedy_rows(logged_in: Any, team: Any) -> None:
+    data = form_data(team, **{"s-a1-decoder": "adaptive_consistency"})
+    response = logged_in.post(reverse("experiment-new"), data)
+    assert response.status_code == 400
+    assert "needs sampling" in response.content.decode()
