@@ -1,19 +1,26 @@
-"""Bench: every metric in strategies.metrics, vectorised vs a plain Python-loop reference.
+"""Bench: every metric and selector, vectorised vs a plain Python-loop reference.
 
 Run: .venv/bin/python bench/metrics.py
 
 Seeded synthetic data: 500 problems x 1,000 samples (answer class ids, -1 = None, gold = 0;
-correctness; verifier scores rounded to 0.01 so ties occur; mean log-probs), a
-(500, 32, 64) embedding batch and 50 prompts x 20 texts for the text metrics. The
-vectorised set is timed as the median of 5 repeats. The loop reference (written here,
-deliberately straightforward) runs once (about a minute) on all problems by default, or on
-the first SUBSET problems scaled linearly; its results are checked against the vectorised
-ones on the same problems.
+correctness; verifier scores rounded to 0.01 so ties occur, and for the selectors 2% of
+them missing (NaN); mean log-probs), a (500, 32, 64) embedding batch and 50 prompts x 20
+texts for the text metrics. The vectorised metrics and the vectorised selectors
+(``strategies.select.batch``) are timed as the median of 5 repeats, except RPC (one
+Weibull-mixture fit per problem, the same code as ``select_rpc``), which runs once and is
+reported separately. The metric loop reference (written here, deliberately straightforward)
+runs once (about 40 s) on all problems by default, or on the first SUBSET problems scaled
+linearly. The selector loop runs the library's per-problem selectors (``select_<name>`` +
+``selection_credit`` on ``Candidate`` lists) once on the first SELECT_SUBSET problems and
+is scaled linearly to all 500 (the full run would take about 2-3 minutes, RPC included).
+Every loop result is checked against the vectorised one on the same problems (selectors:
+index and credit exactly equal).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import random
 import statistics
 import sys
@@ -22,6 +29,10 @@ from collections import Counter
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+
+# As in the app (webapp/settings.py): OpenBLAS threads beside one another on a small
+# machine make scipy's optimiser (RPC's mixture fit) many times slower. Set before numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from typing import Any
 
 import numpy as np
@@ -46,6 +57,20 @@ from strategies.metrics.selk import (  # noqa: E402
     oracle_gap,
 )
 from strategies.metrics.stats import bootstrap_ci, holm_bonferroni, paired_comparison  # noqa: E402
+from strategies.select import batch  # noqa: E402
+from strategies.select.adaptive import select_adaptive_consistency  # noqa: E402
+from strategies.select.base import Selection, selection_credit  # noqa: E402
+from strategies.select.best_of_majority import select_best_of_majority  # noqa: E402
+from strategies.select.best_of_n import select_best_of_n  # noqa: E402
+from strategies.select.first import select_first_candidate  # noqa: E402
+from strategies.select.majority import select_majority  # noqa: E402
+from strategies.select.mbr import MBRConfig, select_mbr  # noqa: E402
+from strategies.select.oracle import select_oracle  # noqa: E402
+from strategies.select.perplexity import select_lowest_perplexity  # noqa: E402
+from strategies.select.random_choice import select_random  # noqa: E402
+from strategies.select.rpc import select_rpc  # noqa: E402
+from strategies.select.weighted import select_weighted_majority  # noqa: E402
+from strategies.types import Candidate  # noqa: E402
 
 P, N, SEED = 500, 1000, 0
 MAJ_KS = (1, 2, 4, 8, 16, 32, 1000)  # maj@k: the exact DP costs ~k^3; 1000 = the whole pool
@@ -54,6 +79,10 @@ B = 10_000  # bootstrap / sign-flip resamples
 # Problems (and, in proportion, text prompts) the Python loop runs on: all of them, as the
 # full loop takes about a minute; lower it to time a subset and scale linearly.
 SUBSET = P
+# Problems the per-problem selector loop runs on (scaled linearly to P): all 500 would take
+# about 2-3 minutes (RPC's Weibull fits alone about 30-60 s).
+SELECT_SUBSET = 100
+MISSING_SCORES = 0.02  # fraction of verifier scores the selectors see as missing (NaN)
 REPEATS = 5
 
 
@@ -71,7 +100,9 @@ def make_data() -> dict[str, Any]:
     zipf = 1.0 / np.arange(1, 301)
     words = rng.choice(vocab, p=zipf / zipf.sum(), size=(TEXT_PROMPTS, TEXT_N, 30))
     texts = [[" ".join(row) for row in prompt] for prompt in words]
+    missing = np.random.default_rng(SEED + 1).random((P, N)) < MISSING_SCORES  # own stream
     return {
+        "sel_scores": np.where(missing, np.nan, scores),
         "ids": ids,
         "gold": np.zeros(P, dtype=np.int64),
         "correct": correct,
@@ -305,6 +336,130 @@ def python_loop(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# --- selectors: vectorised fast paths vs the per-problem library selectors ---------------
+
+SELECTORS = (
+    "first",
+    "random",
+    "majority",
+    "weighted_majority",
+    "lowest_perplexity",
+    "best_of_n",
+    "best_of_majority",
+    "oracle",
+    "adaptive_consistency",
+    "mbr",
+    "rpc",
+)
+MBR_ANSWER = MBRConfig(similarity="answer", max_references=None)  # what batch_select_mbr does
+
+
+def batch_selectors(d: dict[str, Any]) -> dict[str, Callable[[], batch.BatchSelection]]:
+    """Every selector, vectorised over all problems (strategies.select.batch), as calls.
+
+    RPC is vectorised except its Weibull-mixture fit, which runs once per problem.
+    """
+    ids, correct, logprobs, scores = d["ids"], d["correct"], d["logprobs"], d["sel_scores"]
+    return {
+        "first": lambda: batch.batch_select_first(correct),
+        "random": lambda: batch.batch_select_random(correct, seed=SEED),
+        "majority": lambda: batch.batch_select_majority(ids, correct),
+        "weighted_majority": lambda: batch.batch_select_weighted_majority(ids, correct, logprobs),
+        "lowest_perplexity": lambda: batch.batch_select_lowest_perplexity(ids, correct, logprobs),
+        "best_of_n": lambda: batch.batch_select_best_of_n(ids, correct, scores, logprobs),
+        "best_of_majority": lambda: batch.batch_select_best_of_majority(
+            ids, correct, scores, logprobs
+        ),
+        "oracle": lambda: batch.batch_select_oracle(correct),
+        "adaptive_consistency": lambda: batch.batch_select_adaptive_consistency(ids, correct),
+        "mbr": lambda: batch.batch_select_mbr(ids, correct),
+        "rpc": lambda: batch.batch_select_rpc(ids, correct, logprobs),
+    }
+
+
+def timed_selectors(
+    d: dict[str, Any],
+) -> tuple[dict[str, float], dict[str, batch.BatchSelection]]:
+    """Median seconds of each vectorised selector (RPC: one run) and its result."""
+    seconds, results = {}, {}
+    for name, call in batch_selectors(d).items():
+        times = []
+        for _ in range(1 if name == "rpc" else REPEATS):
+            start = time.perf_counter()
+            results[name] = call()
+            times.append(time.perf_counter() - start)
+        seconds[name] = statistics.median(times)
+    return seconds, results
+
+
+def loop_selectors(
+    d: dict[str, Any], problems: int
+) -> tuple[dict[str, list[tuple[int, float]]], dict[str, float]]:
+    """The library's per-problem selectors on ``Candidate`` lists: (index, credit) and seconds.
+
+    Building the candidates is timed too, and shared out evenly between the selectors.
+    """
+    rng = np.random.default_rng(SEED)  # shared in problem order, as batch_select_random
+    selectors: dict[str, Callable[[list[Candidate]], Selection]] = {
+        "first": select_first_candidate,
+        "random": lambda pool: select_random(pool, rng=rng),
+        "majority": select_majority,
+        "weighted_majority": select_weighted_majority,
+        "lowest_perplexity": select_lowest_perplexity,
+        "best_of_n": select_best_of_n,
+        "best_of_majority": select_best_of_majority,
+        "oracle": select_oracle,
+        "adaptive_consistency": select_adaptive_consistency,
+        "mbr": lambda pool: select_mbr(pool, MBR_ANSWER),
+        "rpc": select_rpc,
+    }
+    results: dict[str, list[tuple[int, float]]] = {name: [] for name in selectors}
+    seconds = dict.fromkeys(selectors, 0.0)
+    for i in range(problems):
+        start = time.perf_counter()
+        pool = [
+            Candidate(
+                text=f"sample {j}",
+                answer=None if a < 0 else str(a),
+                is_correct=right,
+                score=None if math.isnan(score) else score,
+                generated_tokens=1,
+                logprob_sum=logprob,
+            )
+            for j, (a, right, score, logprob) in enumerate(
+                zip(
+                    d["ids"][i].tolist(),
+                    d["correct"][i].tolist(),
+                    d["sel_scores"][i].tolist(),
+                    d["logprobs"][i].tolist(),
+                    strict=True,
+                )
+            )
+        ]
+        build = (time.perf_counter() - start) / len(selectors)
+        for name, select in selectors.items():
+            start = time.perf_counter()
+            selection = select(pool)
+            credit = selection_credit(selection, pool)
+            seconds[name] += time.perf_counter() - start + build
+            index = -1 if selection.index is None else selection.index
+            results[name].append((index, float(credit if credit is not None else math.nan)))
+    return results, seconds
+
+
+def check_selectors(
+    fast: dict[str, batch.BatchSelection], slow: dict[str, list[tuple[int, float]]]
+) -> list[str]:
+    """Names of the selectors whose index or credit differ on any looped problem."""
+    mismatches = []
+    for name, pairs in slow.items():
+        index = fast[name].index[: len(pairs)].tolist()
+        credit = fast[name].credit[: len(pairs)].tolist()
+        if list(zip(index, credit, strict=True)) != pairs:
+            mismatches.append(name)
+    return mismatches
+
+
 def subset(d: dict[str, Any], problems: int, prompts: int) -> dict[str, Any]:
     small = {k: v[:problems] for k, v in d.items() if k != "texts"}
     small["texts"] = d["texts"][:prompts]
@@ -382,7 +537,43 @@ def main() -> None:
         "results agree (exact parts to 1e-9, bootstrap/sign-flip within MC error): "
         + ("yes" if not mismatches else f"NO: {mismatches}")
     )
-    print(f"metrics vectorised/python-loop speed ratio: {scaled / fast_time:.2f}")
+    sel_time, sel_fast = timed_selectors(data)
+    with np.errstate(all="ignore"):  # RPC's Weibull fit overflows harmlessly on some problems
+        sel_slow, sel_loop = loop_selectors(data, SELECT_SUBSET)
+    sel_mismatches = check_selectors(sel_fast, sel_slow)
+    per = P / SELECT_SUBSET
+    print(
+        "selector mean credit: "
+        + ", ".join(f"{name} {sel_fast[name].credit.mean():.4f}" for name in SELECTORS)
+    )
+    print(
+        f"selectors vectorised, full size (ms; median of {REPEATS}, RPC 1 run): "
+        + ", ".join(f"{name} {1000 * sel_time[name]:.1f}" for name in SELECTORS)
+    )
+    print(
+        f"selectors python loop (select_<name> + selection_credit): {sum(sel_loop.values()):.2f}"
+        f" s on {SELECT_SUBSET} of {P} problems (1 run), scaled x{per:g} (linear) to "
+        f"{sum(sel_loop.values()) * per:.1f} s; per selector (s, scaled): "
+        + ", ".join(f"{name} {sel_loop[name] * per:.1f}" for name in SELECTORS)
+    )
+    print(
+        f"selectors agree (index and credit exactly, {SELECT_SUBSET} problems): "
+        + ("yes" if not sel_mismatches else f"NO: {sel_mismatches}")
+    )
+    rpc_fast, rpc_slow = sel_time["rpc"], sel_loop["rpc"] * per
+    fast_no_rpc = fast_time + sum(sel_time.values()) - rpc_fast
+    slow_all = scaled + sum(sel_loop.values()) * per
+    print(
+        f"vectorised total (metrics + selectors), full size: {fast_no_rpc:.3f} s without RPC, "
+        f"{fast_no_rpc + rpc_fast:.3f} s with RPC (RPC alone {rpc_fast:.2f} s: one Weibull fit "
+        f"per problem)"
+    )
+    print(
+        f"python-loop total (metrics + selectors, scaled): {slow_all - rpc_slow:.1f} s without "
+        f"RPC, {slow_all:.1f} s with RPC; speed ratio without RPC: "
+        f"{(slow_all - rpc_slow) / fast_no_rpc:.2f}, metrics only: {scaled / fast_time:.2f}"
+    )
+    print(f"metrics vectorised/python-loop speed ratio: {slow_all / (fast_no_rpc + rpc_fast):.2f}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,20 @@ from strategies.select.adaptive import (
 )
 from strategies.select.b4 import B4Config, b4_rank, select_b4
 from strategies.select.base import Selection, Selector, selection_credit
+from strategies.select.batch import (
+    BatchSelection,
+    batch_select_adaptive_consistency,
+    batch_select_best_of_majority,
+    batch_select_best_of_n,
+    batch_select_first,
+    batch_select_lowest_perplexity,
+    batch_select_majority,
+    batch_select_mbr,
+    batch_select_oracle,
+    batch_select_random,
+    batch_select_rpc,
+    batch_select_weighted_majority,
+)
 from strategies.select.best_of_majority import BestOfMajorityConfig, select_best_of_majority
 from strategies.select.best_of_n import BestOfNConfig, select_best_of_n
 from strategies.select.clusters import ClusterRanking
@@ -35,6 +49,7 @@ from strategies.select.weighted import WeightedMajorityConfig, select_weighted_m
 __all__ = [
     "AdaptiveConfig",
     "B4Config",
+    "BatchSelection",
     "BestOfMajorityConfig",
     "BestOfNConfig",
     "ClusterRanking",
@@ -52,6 +67,17 @@ __all__ = [
     "WeightedMajorityConfig",
     "adaptive_sample_count",
     "b4_rank",
+    "batch_select_adaptive_consistency",
+    "batch_select_best_of_majority",
+    "batch_select_best_of_n",
+    "batch_select_first",
+    "batch_select_lowest_perplexity",
+    "batch_select_majority",
+    "batch_select_mbr",
+    "batch_select_oracle",
+    "batch_select_random",
+    "batch_select_rpc",
+    "batch_select_weighted_majority",
     "beta_stop_probability",
     "chrf",
     "codet_rank",
