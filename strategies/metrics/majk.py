@@ -25,6 +25,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike, NDArray
 
 from strategies.metrics._comb import binom_pmf
+from strategies.metrics.passk import check_ks
 from strategies.verify.normalize import canonical_answer
 
 __all__ = [
@@ -46,11 +47,7 @@ class MajorityAtKConfig:
     ks: tuple[int, ...] = (1,)
 
     def __post_init__(self) -> None:
-        if not self.ks:
-            raise ValueError("ks must name at least one k")
-        for k in self.ks:
-            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-                raise ValueError(f"ks must hold integers >= 1, got {k!r}")
+        check_ks(self.ks)
 
 
 @dataclass(frozen=True)

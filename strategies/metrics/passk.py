@@ -32,11 +32,7 @@ class PassAtKConfig:
     ks: tuple[int, ...] = (1,)
 
     def __post_init__(self) -> None:
-        if not self.ks:
-            raise ValueError("ks must name at least one k")
-        for k in self.ks:
-            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-                raise ValueError(f"ks must hold integers >= 1, got {k!r}")
+        check_ks(self.ks)
 
 
 def _check_int(name: str, value: int) -> None:
@@ -70,15 +66,10 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-def pass_at_k_array(n: ArrayLike, c: ArrayLike, k: int) -> NDArray[np.float64]:
-    """Vectorised ``pass_at_k`` over broadcast arrays of n and c; NaN where ``k > n``.
-
-    The product of the stable form is a difference of prefix sums of ``log(1 - k/i)``,
-    so there is no Python loop over problems or samples.
-
-    >>> pass_at_k_array([10, 5, 4, 1], [1, 2, 3, 1], 2).round(4)
-    array([0.2, 0.7, 1. , nan])
-    """
+def _checked_arrays(
+    n: ArrayLike, c: ArrayLike, k: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Validate k and the integer arrays n and c (0 <= c <= n); return them broadcast."""
     _check_int("k", k)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -92,6 +83,28 @@ def pass_at_k_array(n: ArrayLike, c: ArrayLike, k: int) -> NDArray[np.float64]:
         raise ValueError("n and c must be >= 0")
     if np.any(c_arr > n_arr):
         raise ValueError("c (correct samples) cannot exceed n (samples)")
+    return n_arr, c_arr
+
+
+def check_ks(ks: tuple[int, ...]) -> None:
+    """Raise ``ValueError`` unless ``ks`` is a non-empty tuple of integers >= 1."""
+    if not ks:
+        raise ValueError("ks must name at least one k")
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"ks must hold integers >= 1, got {k!r}")
+
+
+def pass_at_k_array(n: ArrayLike, c: ArrayLike, k: int) -> NDArray[np.float64]:
+    """Vectorised ``pass_at_k`` over broadcast arrays of n and c; NaN where ``k > n``.
+
+    The product of the stable form is a difference of prefix sums of ``log(1 - k/i)``,
+    so there is no Python loop over problems or samples.
+
+    >>> pass_at_k_array([10, 5, 4, 1], [1, 2, 3, 1], 2).round(4)
+    array([0.2, 0.7, 1. , nan])
+    """
+    n_arr, c_arr = _checked_arrays(n, c, k)
     # prod_{i=n-c+1}^{n} (1 - k/i) = exp(S[n] - S[n-c]) with S the prefix sums of
     # log(1 - k/i) over i > k; every factor lies in that range whenever n - c >= k.
     max_n = int(n_arr.max()) if n_arr.size else 0
@@ -152,19 +165,7 @@ def pass_hat_k_array(n: ArrayLike, c: ArrayLike, k: int) -> NDArray[np.float64]:
     >>> pass_hat_k_array([5, 5, 4, 1], [3, 1, 4, 1], 2).round(4)
     array([0.3, 0. , 1. , nan])
     """
-    _check_int("k", k)
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    n_arr = np.asarray(n)
-    c_arr = np.asarray(c)
-    for name, arr in (("n", n_arr), ("c", c_arr)):
-        if arr.size and not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
-    n_arr, c_arr = np.broadcast_arrays(n_arr.astype(np.int64), c_arr.astype(np.int64))
-    if np.any(n_arr < 0) or np.any(c_arr < 0):
-        raise ValueError("n and c must be >= 0")
-    if np.any(c_arr > n_arr):
-        raise ValueError("c (correct samples) cannot exceed n (samples)")
+    n_arr, c_arr = _checked_arrays(n, c, k)
     usable = n_arr >= k
     ratio = comb_ratio(c_arr, np.where(usable, n_arr, k), k)
     return np.where(usable, np.minimum(ratio, 1.0), np.nan).astype(np.float64)
