@@ -7,6 +7,7 @@ from strategies.prompting.chain_of_thought import ChainOfThoughtConfig, render_c
 from strategies.prompting.deepening import DeepeningConfig, iterative_deepening
 from strategies.prompting.direct import DirectConfig, render_direct
 from strategies.prompting.few_shot import FewShotConfig, render_few_shot
+from strategies.prompting.generated_tests import TestPromptConfig, render_test_prompt
 from strategies.prompting.plansearch import PlanSearchConfig, plansearch
 from strategies.prompting.refine import RefineConfig, refine
 from strategies.prompting.sequential import SequentialConfig, sequential_revision
@@ -68,5 +69,12 @@ ENTRIES: tuple[Entry, ...] = (
         sequential_revision,
         SequentialConfig,
         "Sequential revision at the token budget of a parallel pool.",
+    ),
+    Entry(
+        "generated_tests",
+        "prompting",
+        render_test_prompt,
+        TestPromptConfig,
+        "CodeT's test prompt: the model continues an assertion on the function.",
     ),
 )

@@ -11,6 +11,7 @@ from strategies.select.base import Selection
 from strategies.select.clusters import (
     ClusterRanking,
     check_matrix,
+    check_test_budget,
     cluster_rows,
     matrix_for,
     rank_clusters,
@@ -31,8 +32,12 @@ class B4Config:
 
     alpha_xy: float = 1e3
     beta_0: float = 1e4
+    #: Generated-test samples per problem and assertions kept from each (as CodeT's).
+    test_samples: int = 10
+    tests_per_sample: int = 5
 
     def __post_init__(self) -> None:
+        check_test_budget(self.test_samples, self.tests_per_sample)
         if not self.alpha_xy > 0:
             raise ValueError(f"alpha_xy must be > 0, got {self.alpha_xy!r}")
         if not self.beta_0 > 0:

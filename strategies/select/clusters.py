@@ -10,7 +10,14 @@ import numpy as np
 from strategies.select.base import Selection, rank_options
 from strategies.types import Candidate
 
-__all__ = ["ClusterRanking", "check_matrix", "cluster_rows", "rank_clusters", "select_cluster"]
+__all__ = [
+    "ClusterRanking",
+    "check_matrix",
+    "check_test_budget",
+    "cluster_rows",
+    "rank_clusters",
+    "select_cluster",
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,14 @@ def check_matrix(matrix: np.ndarray | Sequence[Sequence[int]]) -> np.ndarray:
     if array.size and not np.all((array == 0) | (array == 1)):
         raise ValueError("matrix must hold only 0 and 1")
     return array.astype(np.int64)
+
+
+def check_test_budget(test_samples: int, tests_per_sample: int) -> None:
+    """``ValueError`` unless the generated-test budget is sensible (1..100 and 1..20)."""
+    if not 1 <= test_samples <= 100:
+        raise ValueError(f"test_samples must be between 1 and 100, got {test_samples!r}")
+    if not 1 <= tests_per_sample <= 20:
+        raise ValueError(f"tests_per_sample must be between 1 and 20, got {tests_per_sample!r}")
 
 
 def cluster_rows(matrix: np.ndarray) -> list[tuple[int, ...]]:

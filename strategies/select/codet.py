@@ -11,6 +11,7 @@ from strategies.select.base import Selection
 from strategies.select.clusters import (
     ClusterRanking,
     check_matrix,
+    check_test_budget,
     cluster_rows,
     matrix_for,
     rank_clusters,
@@ -29,8 +30,13 @@ class CodeTConfig:
     """
 
     solution_exponent: float = 0.5
+    #: Generated-test samples per problem, and distinct assertions kept from each (the
+    #: columns of the pass matrix; CodeT keeps at most 5 per sample).
+    test_samples: int = 10
+    tests_per_sample: int = 5
 
     def __post_init__(self) -> None:
+        check_test_budget(self.test_samples, self.tests_per_sample)
         if not 0.0 <= self.solution_exponent <= 1.0:
             raise ValueError(f"solution_exponent must be in [0, 1], got {self.solution_exponent!r}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from strategies.entry import Entry
 from strategies.verify.choice import ChoiceConfig, verify_choice
+from strategies.verify.code import UnitTestConfig, unit_test_program
 from strategies.verify.exact import ExactConfig, verify_exact
 from strategies.verify.judge import JudgeConfig, judge_responses
 from strategies.verify.math import MathAnswerConfig, verify_math_result
@@ -52,5 +53,12 @@ ENTRIES: tuple[Entry, ...] = (
         judge_responses,
         JudgeConfig,
         "LLM-as-judge with the local model: majority of n graded verdicts.",
+    ),
+    Entry(
+        "unit_tests",
+        "verifier",
+        unit_test_program,
+        UnitTestConfig,
+        "Run the problem's unit tests on the program in the sandbox (code datasets).",
     ),
 )

@@ -20,10 +20,10 @@ CATALOGUE = {
         "temperature", "temperature_mix", "top_h", "top_k", "top_p", "typical_p",
     ],
     "prompting": [
-        "chain_of_thought", "deepening", "direct", "few_shot", "plansearch", "refine",
-        "sequential", "verbalized",
+        "chain_of_thought", "deepening", "direct", "few_shot", "generated_tests", "plansearch",
+        "refine", "sequential", "verbalized",
     ],
-    "verifier": ["choice", "exact", "judge", "math", "regex", "self_eval"],
+    "verifier": ["choice", "exact", "judge", "math", "regex", "self_eval", "unit_tests"],
     "selector": [
         "adaptive_consistency", "b4", "best_of_majority", "best_of_n", "codet", "first",
         "lowest_perplexity", "majority", "mbr", "oracle", "random", "rpc", "weighted_majority",

@@ -19,6 +19,7 @@ NAMES = {
     "refine",
     "deepening",
     "sequential",
+    "generated_tests",
 }
 
 

@@ -15,7 +15,7 @@ UNIFORM = {"math", "exact", "regex", "choice"}
 
 
 def test_it_registers_the_verifiers() -> None:
-    assert {entry.name for entry in ENTRIES} == UNIFORM | {"self_eval", "judge"}
+    assert {entry.name for entry in ENTRIES} == UNIFORM | {"self_eval", "judge", "unit_tests"}
     assert all(entry.kind == "verifier" and entry.description for entry in ENTRIES)
 
 
