@@ -47,3 +47,19 @@ def make_experiment(team: Team, *, prompts: list[tuple[str, str]] | None = None,
     )
     owner = team.memberships.get(role="owner").user
     return submit_experiment(team, owner, spec)
+
+
+def make_code_experiment(team: Team, strategies: list[StrategySpec], *, n: int = 4,
+                         size: int = 1, model: str = "tiny-random", **kwargs: Any) -> Experiment:
+    """A HumanEval experiment (first ``size`` problems) stored without running it."""
+    from webapp.datasets.code import ensure_humaneval_dataset
+
+    spec = ExperimentSpec(
+        name=kwargs.pop("name", "Code experiment"), model_name=model,
+        dataset=ensure_humaneval_dataset(team, size=size), n_samples=n,
+        max_new_tokens=kwargs.pop("max_new_tokens", 8), seed=kwargs.pop("seed", 0),
+        strategies=strategies, verifier="unit_tests",
+        verifier_config=kwargs.pop("verifier_config", {}),
+    )
+    owner = team.memberships.get(role="owner").user
+    return submit_experiment(team, owner, spec)

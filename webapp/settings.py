@@ -93,6 +93,8 @@ INSTALLED_APPS = [
     "webapp.teams",
     "webapp.datasets",
     "webapp.experiments",
+    # The workers package as an app only for its management commands (verify_samples).
+    "workers",
 ]
 
 MIDDLEWARE = [
@@ -189,6 +191,13 @@ STRATLAB_EXTRA_MODELS = env_json_dict("STRATLAB_EXTRA_MODELS")
 STRATLAB_DEFAULT_MODEL = env_str("STRATLAB_DEFAULT_MODEL", "smollm2-135m-instruct")
 # Problems per generation task: a killed worker loses at most one chunk.
 STRATLAB_CHUNK_SIZE = env_int("STRATLAB_CHUNK_SIZE", 4)
+
+# --- Code sandbox (workers/sandbox): runners per cpu worker process; without
+# namespace isolation (see README) code is refused unless the operator opts in here.
+STRATLAB_SANDBOX_WORKERS = env_int("STRATLAB_SANDBOX_WORKERS", 2)
+STRATLAB_SANDBOX_ALLOW_UNISOLATED = env_bool("STRATLAB_SANDBOX_ALLOW_UNISOLATED", False)
+# Mounted empty inside the sandbox: the data directory (database, secrets, model cache).
+STRATLAB_SANDBOX_HIDDEN_PATHS = [str(DATA_DIR)]
 
 LOGGING = {
     "version": 1,

@@ -12,11 +12,13 @@ class Dataset(models.Model):
         ARITHMETIC = "arithmetic", "Built-in arithmetic generator"
         PROMPTS = "prompts", "Typed prompts"
         UPLOAD = "upload", "Uploaded file"
+        HUMANEVAL = "humaneval", "HumanEval (built in)"
 
     class Kind(models.TextChoices):
         MATH = "math", "Math (numeric answers)"
         EXACT = "exact", "Exact match"
         OPEN = "open", "Open-ended (no reference)"
+        CODE = "code", "Code (unit tests)"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="datasets")
     name = models.CharField(max_length=200)

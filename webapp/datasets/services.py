@@ -69,7 +69,7 @@ def _content_key(source: str, kind: str, payload: object) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _ensure_dataset(
+def ensure_dataset(
     team: Team,
     *,
     name: str,
@@ -78,7 +78,15 @@ def _ensure_dataset(
     params: dict[str, object],
     rows: Sequence[tuple[str, str, dict[str, object]]],
 ) -> Dataset:
-    key = _content_key(source, kind, [params, [list(r[:2]) for r in rows]])
+    """The team's dataset with exactly this content, stored on first use.
+
+    The content key covers prompts and answers, and for code datasets each problem's
+    metadata too (its tests are part of what the problem is).
+    """
+    with_meta = kind == Dataset.Kind.CODE
+    key = _content_key(
+        source, kind, [params, [[*r[:2], *([r[2]] if with_meta else [])] for r in rows]]
+    )
     existing = Dataset.objects.filter(team=team, content_key=key).first()
     if existing is not None:
         return existing
@@ -107,7 +115,7 @@ def ensure_arithmetic_dataset(
     """The built-in seeded arithmetic problems, stored once per team and parameters."""
     config = ArithmeticConfig(size=size, seed=seed, difficulty=difficulty)
     problems = generate_arithmetic(config)
-    return _ensure_dataset(
+    return ensure_dataset(
         team,
         name=f"Arithmetic ({difficulty}, {size} problems, seed {seed})",
         source=Dataset.Source.ARITHMETIC,
@@ -122,7 +130,7 @@ def ensure_prompt_dataset(team: Team, rows: Sequence[PromptRow]) -> Dataset:
     kind = Dataset.Kind.MATH if any(r.answer for r in rows) else Dataset.Kind.OPEN
     first = rows[0].prompt if rows else ""
     label = first if len(first) <= 40 else first[:37] + "..."
-    return _ensure_dataset(
+    return ensure_dataset(
         team,
         name=f"Prompts: {label} ({len(rows)})",
         source=Dataset.Source.PROMPTS,

@@ -11,29 +11,36 @@ from django.conf import settings
 
 from strategies import registry
 from strategies.sampling import DecodingConfig
+from webapp.datasets.code import HUMANEVAL_SIZE, CodeParseError, parse_code_jsonl
 from webapp.datasets.services import PromptParseError, parse_prompt_lines
 from webapp.experiments.config_forms import build_config, config_fields
 from webapp.experiments.services import (
     ADAPTIVE_DECODER,
     BEAM_DECODERS,
     BEAM_FIXED_FIELDS,
+    CODE_SELECTORS,
     MAX_SAMPLES,
     SINGLE_CALL_SCHEMES,
     StrategySpec,
     model_choices,
 )
-from webapp.experiments.verification import MODEL_VERIFIERS, TEXT_VERIFIERS
+from webapp.experiments.verification import CODE_VERIFIERS, MODEL_VERIFIERS, TEXT_VERIFIERS
 from webapp.teams.models import Team
 
 ROW_ID = re.compile(r"^[a-z0-9]{1,16}$")
 MAX_STRATEGIES = 12
-FORM_VERIFIERS = TEXT_VERIFIERS + MODEL_VERIFIERS
+FORM_VERIFIERS = TEXT_VERIFIERS + MODEL_VERIFIERS + CODE_VERIFIERS
+# Dataset sources whose problems are code, judged by running their unit tests.
+CODE_SOURCES = ("humaneval", "code_upload")
+MAX_UPLOAD_BYTES = 20 << 20
 
 
 class ExperimentForm(forms.Form):
     DATASET_CHOICES = [
         ("arithmetic", "Built-in arithmetic problems"),
         ("prompts", "Prompts typed below"),
+        ("humaneval", "HumanEval: Python functions judged by unit tests"),
+        ("code_upload", "Code problems from a JSONL file (HumanEval fields)"),
     ]
 
     team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
@@ -57,6 +64,15 @@ class ExperimentForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 5}),
         help_text="One prompt per line; add the expected answer after ||| to have it judged.",
+    )
+    humaneval_size = forms.IntegerField(
+        label="HumanEval problems", min_value=1, max_value=HUMANEVAL_SIZE, initial=20,
+        required=False, help_text=f"The first problems of the {HUMANEVAL_SIZE}, in task order.",
+    )
+    code_file = forms.FileField(
+        label="Code problems (JSONL)", required=False,
+        help_text="One JSON object per line with prompt, test (defining check(candidate)) "
+        "and entry_point; canonical_solution and task_id are optional.",
     )
     n_samples = forms.IntegerField(
         label="Samples per problem (N)", min_value=1, max_value=MAX_SAMPLES, initial=8
@@ -103,8 +119,46 @@ class ExperimentForm(forms.Form):
             self.verifier_fields.append(f"verifier__{name}")
 
     def _chosen_verifier(self) -> str:
+        if self.is_bound and self.data.get(self.add_prefix("dataset_source")) in CODE_SOURCES:
+            return "unit_tests"  # code is judged by its tests, whatever else was picked
         value = self.data.get(self.add_prefix("verifier")) if self.is_bound else None
         return str(value) if value in FORM_VERIFIERS else "math"
+
+    @property
+    def is_code(self) -> bool:
+        return self.cleaned_data.get("dataset_source") in CODE_SOURCES
+
+    def dataset_fit_errors(self, specs: list[StrategySpec]) -> list[str]:
+        """Strategies that need a code dataset when the chosen one is not."""
+        if self.is_code:
+            return []
+        return [f"Strategy {i}: {spec.selector} ranks programs by generated tests; choose "
+                "HumanEval or uploaded code problems as the dataset."
+                for i, spec in enumerate(specs, start=1) if spec.selector in CODE_SELECTORS]
+
+    def _clean_code_file(self, data: dict[str, Any]) -> None:
+        upload = data.get("code_file")
+        if upload is None:
+            self.add_error("code_file", "Choose a JSONL file of code problems.")
+            return
+        name = str(getattr(upload, "name", "upload"))[:100]
+        if upload.size > MAX_UPLOAD_BYTES:
+            self.add_error("code_file", f"{name} is {upload.size >> 20} MiB; the limit is "
+                           f"{MAX_UPLOAD_BYTES >> 20} MiB.")
+            return
+        raw = upload.read()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            self.add_error("code_file", f"{name} line {line}: not UTF-8 text.")
+            return
+        try:
+            data["code_rows"] = parse_code_jsonl(text, name)
+        except CodeParseError as exc:
+            for message in exc.errors:
+                self.add_error("code_file", message)
+        data["code_filename"] = name
 
     def verifier_config_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.verifier_fields]
@@ -127,6 +181,14 @@ class ExperimentForm(forms.Form):
             except PromptParseError as exc:
                 for message in exc.errors:
                     self.add_error("prompts", message)
+        elif data.get("dataset_source") == "humaneval":
+            if data.get("humaneval_size") is None:
+                data["humaneval_size"] = HUMANEVAL_SIZE
+        elif data.get("dataset_source") == "code_upload":
+            self._clean_code_file(data)
+        if self.verifier_name == "unit_tests" and not self.is_code:
+            self.add_error("verifier", "unit_tests runs a code dataset's tests; choose "
+                           "HumanEval or uploaded code problems, or another verifier.")
         values = {k.split("__", 1)[1]: v for k, v in data.items() if k.startswith("verifier__")}
         config, errors = build_config(registry.get(self.verifier_name).config_class, values)
         for name, message in errors.items():
@@ -146,8 +208,6 @@ DECODER_CHOICES = [
     (ADAPTIVE_DECODER, "adaptive consistency: sample in rounds of 1, 1, 2, 4, ... and stop "
      "once the Beta rule says the vote is decided (at most N)"),
 ]
-# CodeT and B4 rank code by a pass matrix of generated tests: offered for code datasets.
-CODE_SELECTORS = ("codet", "b4")
 BASIC_SAMPLING = ("temperature", "top_p", "top_k")
 EARLY_STOPPING = [
     ("false", "False (heuristic)"),
@@ -181,7 +241,8 @@ class StrategyForm(forms.Form):
         self.fields["prompt_scheme"].choices = _choices("prompting", SELECTABLE_SCHEMES)
         self.fields["decoder"].choices = DECODER_CHOICES
         self.fields["selector"].choices = [
-            c for c in _choices("selector") if c[0] not in CODE_SELECTORS
+            (name, label + (" (code datasets)" if name in CODE_SELECTORS else ""))
+            for name, label in _choices("selector")
         ]
         self.fields.update(config_fields(DecodingConfig))
         self.fields["temperature"].initial = 0.7

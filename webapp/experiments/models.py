@@ -94,6 +94,13 @@ class Strategy(models.Model):
     # Samples per problem this strategy reads from its pool (1 for greedy decoding).
     n = models.PositiveIntegerField()
     pool = models.ForeignKey(SamplePool, on_delete=models.PROTECT, related_name="strategies")
+    # CodeT and B4 rank solutions by the model's own tests: the pool of generated tests
+    # and how many of its samples per problem this strategy reads (0: none).
+    test_pool = models.ForeignKey(
+        SamplePool, on_delete=models.PROTECT, related_name="test_strategies", null=True,
+        blank=True,
+    )
+    test_n = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["experiment", "position"]
@@ -175,11 +182,45 @@ class Verdict(models.Model):
     answer = models.TextField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     score = models.FloatField(null=True, blank=True)
+    # Why: the failing assertion, the exception, the timeout or the limit that killed a
+    # sandboxed program (untrusted text, capped, always escaped).
+    detail = models.TextField(blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["sample", "verifier"], name="one_verdict_per_verifier")
+        ]
+
+
+class PassMatrix(models.Model):
+    """Which solutions pass which generated tests, for one problem (CodeT and B4).
+
+    Rows are the solution pool's samples ``0..n_solutions-1``; ``tests`` are the distinct
+    assertions taken from the test pool's samples ``0..n_test_samples-1`` and
+    ``columns`` the index of each matrix column's assertion in ``tests``, one column
+    per (test sample, assertion) so that a test several samples wrote counts as often
+    (ALGORITHMS section 10). ``column_samples`` gives each column's test-sample index,
+    so a strategy reading fewer test samples takes a sub-matrix. ``rows[i]`` holds one
+    0/1 per distinct test, or is ``None`` when solution ``i`` does not execute at all.
+    """
+
+    solution_pool = models.ForeignKey(SamplePool, on_delete=models.CASCADE, related_name="+")
+    test_pool = models.ForeignKey(SamplePool, on_delete=models.CASCADE, related_name="+")
+    problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="+")
+    n_solutions = models.PositiveIntegerField()
+    n_test_samples = models.PositiveIntegerField()
+    tests = models.JSONField(default=list)
+    columns = models.JSONField(default=list)
+    column_samples = models.JSONField(default=list)
+    rows = models.JSONField(default=list)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["solution_pool", "test_pool", "problem"], name="one_matrix_per_pools"
+            )
         ]
 
 

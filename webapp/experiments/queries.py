@@ -10,6 +10,7 @@ import numpy as np
 
 from strategies.metrics.stats import holm_bonferroni, paired_comparison
 from webapp.datasets.models import Problem
+from webapp.experiments.code_verification import matrix_view, strategy_matrices
 from webapp.experiments.models import Experiment, Metric, ProblemResult, Sample, Verdict
 from webapp.experiments.verification import verifier_for
 
@@ -162,15 +163,26 @@ def problem_columns(experiment: Experiment, problem: Problem) -> list[dict[str, 
             for v in Verdict.objects.filter(sample__in=samples, verifier=verifier)
         }
         result = ProblemResult.objects.filter(strategy=strategy, problem=problem).first()
+        matrix = strategy_matrices(strategy).get(problem.pk)
+        tests: list[str] = []
+        passed: dict[int, int | None] = {}
+        if matrix is not None:
+            array, executed = matrix_view(matrix, strategy.n, strategy.test_n)
+            keep = [j for j, t in enumerate(matrix.column_samples) if t < strategy.test_n]
+            tests = [matrix.tests[matrix.columns[j]] for j in keep]
+            passed = {i: int(array[row].sum()) for row, i in enumerate(executed)}
         columns.append(
             {
                 "strategy": strategy,
                 "result": result,
+                "tests": tests,
                 "candidates": [
                     {
                         "sample": s,
                         "verdict": verdicts.get(s.pk),
                         "is_selected": result is not None and result.selected_index == s.index,
+                        "tests_passed": passed.get(s.index) if matrix else None,
+                        "executed": s.index in passed,
                     }
                     for s in samples
                 ],

@@ -33,6 +33,8 @@ from strategies.metrics.stats import bootstrap_ci
 from strategies.select.adaptive import AdaptiveConfig, adaptive_sample_count
 from strategies.select.base import Selection, selection_credit
 from strategies.types import Candidate
+from webapp.datasets.models import Dataset
+from webapp.experiments.code_verification import matrix_view, strategy_matrices
 from webapp.experiments.models import (
     Experiment,
     Metric,
@@ -52,14 +54,23 @@ BOOTSTRAP_RESAMPLES = 2000
 
 @dataclass
 class ProblemPool:
+    """One problem's candidates for a strategy. A code problem (``code``) is judged by
+    its unit tests rather than a gold answer; CodeT and B4 get the pass matrix of the
+    candidates that executed (``matrix``) and those candidates' indices (``executed``)."""
+
     problem_id: int
     index: int
     gold: str
     candidates: list[Candidate]
+    code: bool = False
+    matrix: np.ndarray | None = None
+    executed: list[int] = field(default_factory=list)
 
     @property
     def judged(self) -> bool:
-        return bool(self.gold) and all(c.is_correct is not None for c in self.candidates)
+        return (bool(self.gold) or self.code) and all(
+            c.is_correct is not None for c in self.candidates
+        )
 
     @property
     def correct(self) -> np.ndarray:
@@ -91,6 +102,27 @@ class MetricRows:
 def selector_for(strategy: Strategy) -> tuple[Callable[..., Selection], Any]:
     entry = registry.get(strategy.selector)
     return entry.function, entry.config_class(**strategy.selector_config)
+
+
+def select_in(pool: ProblemPool, indices: Sequence[int], select: Callable[..., Selection],
+              config: Any, rng: np.random.Generator) -> tuple[Selection, list[Candidate]]:
+    """The selector's choice among the pool's candidates ``indices`` (in order), and those
+    candidates. CodeT and B4 choose among the ones that executed, by their matrix rows;
+    their selection's indices are mapped back to positions in the returned list."""
+    subset = [pool.candidates[i] for i in indices]
+    if pool.matrix is None:
+        return select(subset, config, rng=rng), subset
+    rows = [pool.executed.index(i) for i in indices if i in pool.executed]
+    positions = [k for k, i in enumerate(indices) if i in pool.executed]
+    if not rows:
+        return Selection(index=None, answer=None, tied=()), subset
+    chosen = select([subset[k] for k in positions], config, matrix=pool.matrix[rows], rng=rng)
+    if chosen.index is None:
+        return chosen, subset
+    return Selection(
+        index=positions[chosen.index], answer=chosen.answer,
+        tied=tuple(positions[t] for t in chosen.tied),
+    ), subset
 
 
 def load_pools(strategy: Strategy) -> list[ProblemPool]:
@@ -132,11 +164,22 @@ def load_pools(strategy: Strategy) -> list[ProblemPool]:
                 finish_reason=s.finish_reason,
             )
         )
-    return [
-        ProblemPool(problem.pk, problem.index, problem.answer, by_problem[problem.pk])
-        for problem in experiment.dataset.problems.order_by("index")
-        if by_problem.get(problem.pk)
-    ]
+    code = experiment.dataset.kind == Dataset.Kind.CODE
+    matrices = strategy_matrices(strategy)
+    pools = []
+    for problem in experiment.dataset.problems.order_by("index"):
+        candidates = by_problem.get(problem.pk)
+        if not candidates:
+            continue
+        pool = ProblemPool(problem.pk, problem.index, problem.answer, candidates, code=code)
+        if strategy.test_pool_id is not None:
+            stored = matrices.get(problem.pk)
+            if stored is None:
+                raise ValueError(f"problem {problem.index} has no pass matrix of generated "
+                                 "tests yet")
+            pool.matrix, pool.executed = matrix_view(stored, strategy.n, strategy.test_n)
+        pools.append(pool)
+    return pools
 
 
 def sel_at_k_values(strategy: Strategy, pool: ProblemPool, ks: Sequence[int],
@@ -154,7 +197,7 @@ def sel_at_k_values(strategy: Strategy, pool: ProblemPool, ks: Sequence[int],
             values[k] = float(correct.mean())
         elif strategy.selector == "oracle":
             values[k] = pass_at_k(n, int(correct.sum()), k)
-        elif strategy.selector == "majority":
+        elif strategy.selector == "majority" and not pool.code:
             counts = answer_counts(answers, pool.gold)
             values[k] = majority_at_k(counts.c_star, counts.others, counts.n_none, n, k)
         elif strategy.selector == "best_of_n":
@@ -162,8 +205,9 @@ def sel_at_k_values(strategy: Strategy, pool: ProblemPool, ks: Sequence[int],
             values[k] = float(best_of_n_at_k(np.array([scores]), correct[None, :], k)[0])
         else:
             def credit(indices: np.ndarray) -> float:
-                subset = [pool.candidates[int(i)] for i in sorted(indices)]
-                return selection_credit(select(subset, config, rng=rng), subset) or 0.0
+                chosen, subset = select_in(pool, sorted(int(i) for i in indices), select,
+                                           config, rng)
+                return selection_credit(chosen, subset) or 0.0
 
             values[k] = sel_at_k(n, k, credit, rng=rng, n_resamples=1 if k == n else
                                  SEL_AT_K_RESAMPLES)
@@ -210,7 +254,7 @@ def compute_strategy_results(strategy: Strategy, k_values: list[int],
     ns, cs, adaptive = [], [], []
     for pool in pools:
         rng = np.random.default_rng([seed, pool.index, strategy.position])
-        selection = select(pool.candidates, config, rng=rng)
+        selection, _ = select_in(pool, range(len(pool.candidates)), select, config, rng)
         credit = selection_credit(selection, pool.candidates) if pool.judged else None
         n = len(pool.candidates)
         n_correct = int(pool.correct.sum()) if pool.judged else None

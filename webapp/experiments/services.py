@@ -34,9 +34,12 @@ from webapp.experiments.specs import (
     ADAPTIVE_DECODER,
     BEAM_DECODERS,
     BEAM_FIXED_FIELDS,
+    CODE_SELECTORS,
     SINGLE_CALL_SCHEMES,
+    TEST_SCHEME,
     ExperimentSpec,
     StrategySpec,
+    test_decoding,
 )
 from webapp.teams.models import Team
 
@@ -49,6 +52,7 @@ __all__ = [
     "ADAPTIVE_DECODER",
     "BEAM_DECODERS",
     "BEAM_FIXED_FIELDS",
+    "CODE_SELECTORS",
     "SINGLE_CALL_SCHEMES",
     "ExperimentSpec",
     "StrategySpec",
@@ -119,6 +123,7 @@ def submit_experiment(
     if not 1 <= spec.n_samples <= MAX_SAMPLES:
         raise ValueError(f"Samples per problem must be between 1 and {MAX_SAMPLES}.")
     rows = [row.for_experiment(spec.n_samples, spec.max_new_tokens) for row in spec.strategies]
+    spec.check_dataset_fit()
     with transaction.atomic():
         experiment = Experiment.objects.create(
             team=team,
@@ -159,6 +164,11 @@ def submit_experiment(
                 selector_config=dict(row.selector_config),
                 n=row.pool_size(spec.n_samples, spec.max_new_tokens),
                 pool=pool,
+                test_pool=ensure_pool(
+                    model_name=spec.model_name, prompt_scheme=TEST_SCHEME,
+                    decoding=test_decoding(spec.max_new_tokens), seed=spec.seed,
+                ) if row.uses_generated_tests else None,
+                test_n=row.test_pool_size(),
             )
         experiment_id = experiment.pk
         transaction.on_commit(lambda: enqueue_experiment(experiment_id))
@@ -168,8 +178,11 @@ def submit_experiment(
 def pool_demands(experiment: Experiment) -> dict[int, int]:
     """Samples per problem each pool must hold for this experiment: {pool id: n}."""
     demands: dict[int, int] = {}
-    for pool_id, n in experiment.strategies.values_list("pool_id", "n"):
+    rows = experiment.strategies.values_list("pool_id", "n", "test_pool_id", "test_n")
+    for pool_id, n, test_pool_id, test_n in rows:
         demands[pool_id] = max(demands.get(pool_id, 0), n)
+        if test_pool_id is not None:
+            demands[test_pool_id] = max(demands.get(test_pool_id, 0), test_n)
     return demands
 
 
@@ -465,6 +478,10 @@ def claim_metrics_if_verified(experiment_id: int) -> bool:
         sample__in=samples, verifier=verifier_for(experiment)
     ).count()
     if verified < totals.expected:
+        return False
+    from webapp.experiments.code_verification import missing_matrices
+
+    if missing_matrices(experiment):
         return False
     won = Experiment.objects.filter(
         pk=experiment_id, metrics_claimed_at__isnull=True, status=Experiment.Status.RUNNING

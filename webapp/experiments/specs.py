@@ -24,6 +24,18 @@ SINGLE_CALL_SCHEMES = ("direct", "chain_of_thought", "few_shot")
 BEAM_FIXED_FIELDS = ("num_return_sequences", "max_new_tokens")
 # Sampling in rounds that stops once the vote is decided (ALGORITHMS section 12b).
 ADAPTIVE_DECODER = "adaptive_consistency"
+# Selectors that rank code by a pass matrix of model-generated tests (code datasets only),
+# the prompting scheme of their test pools and its sampling settings (CodeT's).
+CODE_SELECTORS = ("codet", "b4")
+TEST_SCHEME = "generated_tests"
+TEST_TEMPERATURE = 0.8
+TEST_TOP_P = 0.95
+
+
+def test_decoding(max_new_tokens: int) -> DecodingConfig:
+    """How a test pool samples: CodeT's temperature 0.8 and top-p 0.95."""
+    return DecodingConfig(temperature=TEST_TEMPERATURE, top_p=TEST_TOP_P,
+                          max_new_tokens=max_new_tokens)
 
 
 @dataclass(frozen=True)
@@ -144,6 +156,17 @@ class StrategySpec:
             return min(n_samples, self.scheme_config().max_plans)
         return n_samples
 
+    @property
+    def uses_generated_tests(self) -> bool:
+        return self.selector in CODE_SELECTORS
+
+    def test_pool_size(self) -> int:
+        """Generated-test samples per problem this strategy reads (0 without tests)."""
+        if not self.uses_generated_tests:
+            return 0
+        config = registry.get(self.selector).config_class(**self.selector_config)
+        return int(config.test_samples)
+
     def pool_scheme(self) -> str:
         """The prompt scheme as the pool key sees it: its name, plus its config if set,
         plus ``|decoder:hash`` for a beam decoder (sampling pools keep their old names)."""
@@ -206,3 +229,19 @@ class ExperimentSpec:
     verifier: str = "math"
     verifier_config: Mapping[str, Any] = field(default_factory=dict)
     self_eval: bool = False
+
+    def check_dataset_fit(self) -> None:
+        """``ValueError`` when the verifier or a selector does not suit the dataset: code
+        datasets are judged by their unit tests, and only they can use CodeT and B4."""
+        is_code = self.dataset.kind == Dataset.Kind.CODE
+        if is_code and self.verifier != "unit_tests":
+            raise ValueError(f"{self.dataset.name} is a code dataset: its samples are judged "
+                             f"by running its unit tests (verifier unit_tests), not "
+                             f"{self.verifier}.")
+        if not is_code and self.verifier == "unit_tests":
+            raise ValueError(f"The unit_tests verifier needs a code dataset; "
+                             f"{self.dataset.name} has no tests.")
+        for row in self.strategies:
+            if row.uses_generated_tests and not is_code:
+                raise ValueError(f"{row.selector} ranks programs by generated tests: choose a "
+                                 f"code dataset (HumanEval or an uploaded one).")

@@ -22,6 +22,8 @@ from webapp.experiments.models import Experiment, Sample, Verdict
 TEXT_VERIFIERS = ("math", "exact", "regex", "choice")
 # Verifiers that run the model, on the gpu queue, inside generation.
 MODEL_VERIFIERS = ("judge",)
+# Verifiers that execute code: in the sandbox, on the cpu queue (``code_verification``).
+CODE_VERIFIERS = ("unit_tests",)
 NO_REFERENCE_VERIFIER = "extract"
 SELF_EVAL_VERIFIER = "self_eval"
 
@@ -56,9 +58,10 @@ def run_verifier(name: str, config: dict[str, object], text: str, reference: str
 def record_verdicts(experiment: Experiment, pool_id: int, problem_ids: Sequence[int]) -> int:
     """Judge every sample of the slice that has no verdict yet; returns how many were new.
 
-    A model-verifier experiment is judged during generation, so nothing is left here.
+    A model-verifier experiment is judged during generation, and a code experiment in
+    the sandbox (``workers.code_runs``), so nothing is left here for either.
     """
-    if experiment.verifier in MODEL_VERIFIERS:
+    if experiment.verifier in MODEL_VERIFIERS + CODE_VERIFIERS:
         return 0
     key = verifier_for(experiment)
     pending = (

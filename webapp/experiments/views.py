@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from webapp.datasets.code import ensure_code_dataset, ensure_humaneval_dataset
 from webapp.datasets.models import Problem
 from webapp.datasets.services import ensure_arithmetic_dataset, ensure_prompt_dataset
 from webapp.experiments import queries, services
@@ -42,12 +43,15 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
     if not teams:
         raise Http404("You belong to no team")
     if request.method == "POST":
-        form = ExperimentForm(request.POST, teams=teams)
+        form = ExperimentForm(request.POST, request.FILES, teams=teams)
         rows = strategy_forms(request.POST, request.POST.getlist("rows"))
         rows_error = "" if rows else "Add at least one strategy."
         if form.is_valid() and rows and all(f.is_valid() for _, f in rows):
-            experiment = _submit(request, form, rows)
-            return redirect("experiment-detail", pk=experiment.pk)
+            errors = form.dataset_fit_errors([f.cleaned_data["spec"] for _, f in rows])
+            rows_error = " ".join(errors)
+            if not errors:
+                experiment = _submit(request, form, rows)
+                return redirect("experiment-detail", pk=experiment.pk)
     else:
         form = ExperimentForm(teams=teams, initial={"name": "Untitled experiment"})
         rows = [(_new_row_id(), StrategyForm(initial=r)) for r in DEFAULT_ROWS]
@@ -74,6 +78,10 @@ def _submit(
             seed=data["arithmetic_seed"],
             difficulty=data["arithmetic_difficulty"],
         )
+    elif data["dataset_source"] == "humaneval":
+        dataset = ensure_humaneval_dataset(team, size=data["humaneval_size"])
+    elif data["dataset_source"] == "code_upload":
+        dataset = ensure_code_dataset(team, data["code_rows"], filename=data["code_filename"])
     else:
         dataset = ensure_prompt_dataset(team, data["prompt_rows"])
     spec = services.ExperimentSpec(

