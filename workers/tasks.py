@@ -33,10 +33,12 @@ from django.conf import settings
 
 from strategies import registry
 from strategies.sampling import DecodingConfig
+from strategies.verify.code import CODE_COMPLETION_STOPS, TEST_COMPLETION_STOPS
 from strategies.verify.math import extract_answer
 from webapp.datasets.models import Problem
-from webapp.experiments import results, services, verification
+from webapp.experiments import code_verification, results, services, verification
 from webapp.experiments.models import Experiment, Sample, SamplePool
+from workers import code_runs
 from workers.runtime import schemes
 from workers.runtime.embeddings import embed_texts
 from workers.runtime.models import LoadedModel, ModelLoadError, get_model
@@ -52,6 +54,18 @@ def problem_seed(pool_seed: int, problem_index: int) -> int:
 def pool_scheme_name(pool: SamplePool) -> str:
     """The registered prompting scheme of a pool (its name may carry config hashes)."""
     return pool.prompt_scheme.split("|", 1)[0].split(":", 1)[0]
+
+
+def stop_strings_for(loaded: LoadedModel, scheme: str, problem: Problem) -> tuple[str, ...]:
+    """A completion model continuing code stops where the function (or its tests) ends;
+    chat models end their turn themselves."""
+    if "entry_point" not in problem.metadata or loaded.spec.uses_chat_template:
+        return ()
+    if scheme == "direct":
+        return CODE_COMPLETION_STOPS
+    if scheme == schemes.TEST_SCHEME:
+        return TEST_COMPLETION_STOPS
+    return ()
 
 
 def _sample_problem(
@@ -76,6 +90,8 @@ def _sample_problem(
             n=1 if decoding.is_greedy and not pool.decoder else n,
             seed=problem_seed(pool.seed, problem.index),
             decoder=pool.decoder,
+            problem_metadata=problem.metadata,
+            stop_strings=stop_strings_for(loaded, scheme, problem),
         )
         services.record_samples(
             pool.pk,
@@ -187,7 +203,16 @@ def verify_chunk(experiment_id: int, pool_id: int, problem_ids: Sequence[int]) -
     if not services.is_active(experiment_id):
         return
     experiment = Experiment.objects.select_related("dataset").get(pk=experiment_id)
-    verification.record_verdicts(experiment, pool_id, problem_ids)
+    if code_verification.is_code(experiment):
+        # Untrusted programs: run in the sandbox on this (cpu) queue, never in-process.
+        try:
+            code_runs.verify_code_chunk(experiment, SamplePool.objects.get(pk=pool_id),
+                                        problem_ids)
+        except code_runs.SandboxUnavailable as exc:
+            services.fail_experiment(experiment_id, f"Code cannot be run here: {exc}")
+            return
+    else:
+        verification.record_verdicts(experiment, pool_id, problem_ids)
     if services.claim_metrics_if_verified(experiment_id):
         compute_metrics.delay(experiment_id)
 

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from workers.runtime.models import LoadedModel
 
 SINGLE_CALL_SCHEMES = ("direct", "chain_of_thought", "few_shot")
+# CodeT's test-generation prompt: one call per problem, sampled like a single-call scheme.
+TEST_SCHEME = "generated_tests"
 MULTI_CALL_SCHEMES = ("verbalized", "deepening", "refine", "sequential", "plansearch")
 BEAM_DECODERS = ("beam_search", "diverse_beam_search")
 ADAPTIVE_DECODER = "adaptive_consistency"
@@ -54,7 +56,7 @@ class PoolCandidate:
 
 
 def _sample(loaded: LoadedModel, user_text: str, decoding: DecodingConfig, n: int,
-            seed: int) -> list[PoolCandidate]:
+            seed: int, stop_strings: Sequence[str] = ()) -> list[PoolCandidate]:
     """N samples of one prompt; a temperature mix decodes each temperature as a group."""
     prompt = loaded.render_prompt(user_text)
     if decoding.temperature_mix:
@@ -66,7 +68,7 @@ def _sample(loaded: LoadedModel, user_text: str, decoding: DecodingConfig, n: in
                 continue
             group = replace(decoding, temperature=temperature, temperature_mix=())
             for i, s in zip(indices, _sample(loaded, user_text, group, len(indices),
-                                             stable_seed(seed, j)), strict=True):
+                                             stable_seed(seed, j), stop_strings), strict=True):
                 by_index[i] = s
         return [by_index[i] for i in range(n)]
     samples = generate(
@@ -77,6 +79,7 @@ def _sample(loaded: LoadedModel, user_text: str, decoding: DecodingConfig, n: in
         greedy=decoding.is_greedy,
         max_new_tokens=decoding.max_new_tokens,
         seed=seed,
+        stop_strings=stop_strings,
     )
     return [
         PoolCandidate(s.text, s.prompt_tokens, s.generated_tokens, s.logprob_sum,
@@ -242,17 +245,21 @@ def pool_candidates(
     n: int,
     seed: int,
     decoder: Mapping[str, Any] | None = None,
+    problem_metadata: Mapping[str, Any] | None = None,
+    stop_strings: Sequence[str] = (),
 ) -> list[PoolCandidate]:
     """The N candidates of one problem under a prompting scheme (fewer if it stops early).
 
     ``decoder`` is the pool's non-sampling decoder ({"name", "config"}; empty to sample).
-    Sequential revision's ``scheme_config`` holds its ``budget_tokens``.
+    Sequential revision's ``scheme_config`` holds its ``budget_tokens``. A code problem's
+    ``problem_metadata`` names its ``entry_point`` (the test-generation prompt needs it);
+    ``stop_strings`` end sampled single-call candidates (e.g. after a function body).
     """
     entry = registry.get(scheme)
     values = _tuples(scheme_config)
     budget = values.pop("budget_tokens", None)
     config = entry.config_class(**values)
-    problem = Problem(prompt=problem_prompt, answer=None)
+    problem = Problem(prompt=problem_prompt, answer=None, metadata=dict(problem_metadata or {}))
     if decoder and decoder["name"] == ADAPTIVE_DECODER:
         if scheme not in SINGLE_CALL_SCHEMES:
             raise ValueError(f"adaptive stopping needs a single-call prompting scheme, "
@@ -267,8 +274,8 @@ def pool_candidates(
         return beam_candidates(loaded, entry.function(problem, config), decoder["name"],
                                decoder.get("config", {}), n=n,
                                max_new_tokens=decoding.max_new_tokens)
-    if scheme in SINGLE_CALL_SCHEMES:
-        return _sample(loaded, entry.function(problem, config), decoding, n, seed)
+    if scheme in SINGLE_CALL_SCHEMES or scheme == TEST_SCHEME:
+        return _sample(loaded, entry.function(problem, config), decoding, n, seed, stop_strings)
     if scheme not in MULTI_CALL_SCHEMES:
         raise ValueError(f"prompting scheme {scheme!r} cannot run in a sample pool")
     generator = EngineGenerator(loaded, decoding)
