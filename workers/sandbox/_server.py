@@ -141,6 +141,7 @@ class Runner:
                 prefix="stratlab-sandbox-", dir=os.environ.get("TMPDIR") or None
             )
             os.chmod(self.scratch_base, 0o711)
+            info["scratch_base"] = self.scratch_base
         if os.geteuid() == 0 or self.tier == "namespaces":
             confine.drop_bounding_set()
         program = seccomp.seccomp_program()

@@ -11,7 +11,9 @@ signal nothing but its own processes. A uid is taken from ``base + k`` only if n
 account has it, it is mapped in our user namespace, no process runs as it, and an
 abstract Unix socket named after it can be bound: the socket is the lease, held while
 the runner lives and released by the kernel when this process exits, so concurrent
-sandboxes (Celery worker processes, a benchmark) never share a uid.
+sandboxes (Celery worker processes, a benchmark) never share a uid. (Abstract sockets
+are per network namespace: root containers sharing one kernel but not a network
+namespace should be given different ``uid_base`` values.)
 """
 
 from __future__ import annotations
@@ -134,7 +136,7 @@ def describe(tier: Tier, info: dict) -> str:
     seccomp = (
         "a seccomp filter (no sockets, ptrace, mounts or new namespaces), "
         if info.get("seccomp")
-        else ""
+        else "no seccomp filter (unsupported architecture), "
     )
     rest = (
         f"{seccomp}rlimits (CPU, address space, processes, files, file size, no core "

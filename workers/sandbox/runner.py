@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,8 @@ SERVER = Path(__file__).resolve().parent / "_server.py"
 START_SECONDS = 30.0
 #: Beyond a job's wall clock: time for the runner to kill the program's processes.
 REPLY_GRACE_SECONDS = 10.0
+#: How long a runner whose control pipe was closed may take to exit by itself.
+STOP_SECONDS = 1.0
 
 
 class RunnerError(RuntimeError):
@@ -150,16 +153,23 @@ class Runner:
             ) from None
 
     def stop(self) -> None:
-        """SIGKILL the runner (the kernel then kills everything in its namespace)."""
+        """Stop the runner: closing its control pipe makes it kill its programs and exit
+        (tier none also removes its scratch directory); SIGKILL if it does not within
+        ``STOP_SECONDS`` (the kernel then kills everything in its namespace)."""
         for fd in (self._ctl, self._reply):
             if fd is not None:
                 os.close(fd)
         self._ctl = self._reply = None
         if self._proc is not None:
-            if self._proc.poll() is None:
+            try:
+                self._proc.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
                 self._proc.kill()
-            self._proc.wait()
+                self._proc.wait()
             self._proc = None
+        scratch = self.info.pop("scratch_base", None)
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
