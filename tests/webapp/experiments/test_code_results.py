@@ -147,3 +147,28 @@ def test_calibration_times_canonical_solutions_once(team: Any) -> None:
     Verdict.objects.filter(sample__pool_id=codet.pool_id).delete()
     runs = cv.unit_test_runs(experiment, verifier_for(experiment), codet.pool_id, [problem.pk])
     assert {r.wall_seconds for r in runs} == {10.0}  # 4 x 2.5 s
+
+
+def test_the_problem_page_shows_tests_verdict_details_and_matrix_escaped(
+        client: Any, team: Any, owner: Any) -> None:
+    from django.urls import reverse
+
+    from tests.factories import PASSWORD
+    from webapp.experiments.models import Verdict
+
+    experiment = build(team)
+    problem = experiment.dataset.problems.get()
+    [job] = cv.matrix_jobs(experiment, [problem.pk])
+    cv.record_matrix(job, [[False, False, True], [True, True, False], [True, True, False], None])
+    Verdict.objects.filter(outcome="fail").update(detail="failed: <script>alert(1)</script>")
+    compute_results(experiment.pk)
+    assert client.login(username=owner.username, password=PASSWORD)
+    page = client.get(reverse("experiment-problem", args=[experiment.pk, problem.pk]))
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert "HumanEval/0" in body and "<code>has_close_elements</code>" in body
+    assert "def check(candidate):" in body  # the unit tests
+    assert "<script>alert(1)</script>" not in body
+    assert "failed: &lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert "4 generated tests (columns of the pass matrix)" in body
+    assert "passes 3/4 generated tests" in body and "did not execute" in body
