@@ -9,20 +9,32 @@ template applied), same model (the packaged SmolLM2-135M-Instruct from
 
 * ``engine``: ``workers.runtime.engine.generate(n=N)`` with ``build_processor``
   (``--before FILE`` adds an ``engine_before`` row: another engine.py, e.g. the previous
-  one, measured in the same process right after it);
+  one, measured alike);
 * ``hf_generate``: one ``model.generate(num_return_sequences=N, do_sample=True, top_k=0)``
   per prompt;
 * ``hf_separate``: N calls of ``model.generate`` per prompt (only for 1 < N <= 16, on the
   first prompt only: at batch size 1 its rate is that of ``hf_generate`` at N = 1).
 
-Tokens/s counts real tokens only: per sequence, the tokens up to and including the first
-end-of-sequence token (HF pads finished rows; the padding is not counted). Peak memory is
-the peak process RSS (psutil, sampled every 5 ms by a thread) minus the RSS just before
-the run: tracemalloc does not see torch's allocations. N = 1 rows are medians of 3 runs,
-larger N one run each, to keep the whole bench near 8 minutes on 2 CPU cores. The
-roofline fraction is engine FLOP/s (2 x parameters per generated token) over the matmul
-GFLOP/s measured at the start of this run. fp32 and bf16 rows load the model in that
-dtype for every generator.
+The generators of one configuration are measured in the same process and interleaved
+(run r goes engine, hf, ... and run r + 1 the other way round), so a slow spell of a
+shared machine hits both sides; rows are medians over the runs. Tokens/s counts real
+tokens only: per sequence, the tokens up to and including the first end-of-sequence
+token (HF pads finished rows; the padding is not counted). Peak memory is the peak
+process RSS (psutil, sampled every 5 ms by a thread) minus the RSS just before the run:
+tracemalloc does not see torch's allocations. The roofline fraction is engine FLOP/s
+(2 x parameters per generated token) over the matmul GFLOP/s measured at the start.
+fp32 and bf16 rows load the model in that dtype for every generator.
+
+Two more sections (fp32 by default):
+
+* multi-problem batching: ``--batch-prompts`` prompts x ``--batch-n`` samples through
+  ``generate_many`` in one batch vs one prompt per batch (``max_batch_rows`` = N); both
+  give the same samples, so the ratio is pure throughput;
+* speculative decoding: greedy N = 1 over ``--spec-prompts`` prompts, plain vs prompt
+  lookup (``speculative_tokens``), checking the outputs are identical, with transformers'
+  ``prompt_lookup_num_tokens`` as a reference.
+
+The last line is ``engine/hf_generate tokens-per-second ratio at N=64: X.XX`` (fp32).
 """
 
 from __future__ import annotations
@@ -50,12 +62,13 @@ from strategies.data.arithmetic import ArithmeticConfig, generate_arithmetic  # 
 from strategies.sampling import DecodingConfig, build_processor  # noqa: E402
 from workers.runtime import engine  # noqa: E402
 from workers.runtime.models import LoadedModel, get_model  # noqa: E402
+from workers.runtime.speculative import greedy_speculative  # noqa: E402
 
 MODEL = "smollm2-135m-instruct"
 TEMPERATURE = 0.8
 TOP_P = 0.95
 SEED = 1234
-#: The engine under test; ``--engine FILE`` swaps in another copy of engine.py.
+#: The engines under test; ``--before FILE`` adds another copy of engine.py.
 ENGINE: dict[str, Any] = {"generate": engine.generate}
 
 
@@ -150,20 +163,20 @@ def run_engine_before(loaded: LoadedModel, prompts: list[str], n: int, max_new: 
     return run_engine(loaded, prompts, n, max_new, which="before")
 
 
-def _hf_call(loaded: LoadedModel, ids: list[int], n: int, max_new: int) -> torch.Tensor:
+def _hf_call(
+    loaded: LoadedModel, ids: list[int], n: int, max_new: int, **options: Any
+) -> torch.Tensor:
     input_ids = torch.tensor([ids])
+    sampling = {"do_sample": True, "top_k": 0, "top_p": TOP_P, "temperature": TEMPERATURE}
     with torch.inference_mode():
         out = loaded.model.generate(
             input_ids=input_ids,
             attention_mask=torch.ones_like(input_ids),
-            do_sample=True,
-            top_k=0,
-            top_p=TOP_P,
-            temperature=TEMPERATURE,
             num_return_sequences=n,
             max_new_tokens=max_new,
             eos_token_id=list(loaded.eos_token_ids),
             pad_token_id=loaded.eos_token_ids[0],
+            **(options or sampling),
         )
     return out[:, len(ids) :]
 
@@ -188,31 +201,32 @@ def run_hf_separate(loaded: LoadedModel, prompts: list[str], n: int, max_new: in
     return total
 
 
-Runner = Callable[[LoadedModel, list[str], int, int], int]
+Runner = Callable[[], int]
 
 
-def measure(
-    runner: Runner, loaded: LoadedModel, prompts: list[str], n: int, max_new: int, runs: int
-) -> dict[str, float]:
-    """Median tokens/s, seconds and peak RSS delta over ``runs`` runs."""
-    rates: list[float] = []
-    secs: list[float] = []
-    peaks: list[float] = []
-    tokens = 0
-    for _ in range(runs):
-        with PeakRSS() as rss:
-            started = time.perf_counter()
-            tokens = runner(loaded, prompts, n, max_new)
-            elapsed = time.perf_counter() - started
-        rates.append(tokens / elapsed)
-        secs.append(elapsed)
-        peaks.append(rss.peak_mib)
+def measure_interleaved(runners: dict[str, Runner], runs: int) -> dict[str, dict[str, float]]:
+    """Median tokens/s, seconds and peak RSS delta of each runner over ``runs`` rounds.
+
+    Round r runs the runners in order, round r + 1 in reverse order.
+    """
+    samples: dict[str, list[tuple[float, float, float, int]]] = {name: [] for name in runners}
+    names = list(runners)
+    for round_index in range(runs):
+        for name in names if round_index % 2 == 0 else names[::-1]:
+            with PeakRSS() as rss:
+                started = time.perf_counter()
+                tokens = runners[name]()
+                elapsed = time.perf_counter() - started
+            samples[name].append((tokens / elapsed, elapsed, rss.peak_mib, tokens))
     return {
-        "tps": statistics.median(rates),
-        "seconds": statistics.median(secs),
-        "peak_mib": statistics.median(peaks),
-        "tokens": tokens,
-        "runs": runs,
+        name: {
+            "tps": statistics.median(s[0] for s in rows),
+            "seconds": statistics.median(s[1] for s in rows),
+            "peak_mib": statistics.median(s[2] for s in rows),
+            "tokens": rows[-1][3],
+            "runs": len(rows),
+        }
+        for name, rows in samples.items()
     }
 
 
@@ -223,8 +237,194 @@ def bf16_copy(loaded: LoadedModel) -> LoadedModel:
     return dataclasses.replace(loaded, model=model, dtype=torch.bfloat16)
 
 
+def _row(n: int, name: str, r: dict[str, float], note: str) -> str:
+    return (
+        f"{n:>3} {name:<12} {r['tps']:>8.1f} {r['seconds']:>7.2f} "
+        f"{int(r['tokens']):>7} {r['peak_mib']:>8.1f} {int(r['runs']):>4}  {note}"
+    )
+
+
+def bench_dtype(
+    loaded: LoadedModel,
+    dtype_name: str,
+    prompts: list[str],
+    args: argparse.Namespace,
+    gflops: dict[str, float],
+    flops_per_token: int,
+) -> float | None:
+    """The N = 1, 16, 64 table of one dtype; returns engine/hf_generate at N = 64."""
+    max_new = args.max_new_tokens
+    # Warm-up: first calls pay one-off costs (allocator, kernels).
+    run_engine(loaded, prompts[:1], 2, 4)
+    run_hf(loaded, prompts[:1], 2, 4)
+    print(f"\n[{dtype_name}]")
+    print(
+        f"{'N':>3} {'generator':<12} {'tok/s':>8} {'s':>7} {'tokens':>7} {'peakMiB':>8} "
+        f"{'runs':>4}  notes"
+    )
+    ratio64 = None
+    for n in [int(x) for x in args.ns.split(",")]:
+        runs = args.small_runs if n == 1 else args.large_runs
+
+        def bind(runner: Callable[..., int], chosen: list[str] = prompts, k: int = n) -> Runner:
+            return lambda: runner(loaded, chosen, k, max_new)
+
+        runners: dict[str, Runner] = {"engine": bind(run_engine)}
+        if args.before is not None:
+            runners["engine_before"] = bind(run_engine_before)
+        runners["hf_generate"] = bind(run_hf)
+        results = measure_interleaved(runners, runs)
+        if 1 < n <= 16 and not args.skip_separate:
+            # Its rate is per prompt and sample, so fewer prompts and one run suffice.
+            separate = bind(run_hf_separate, prompts[: args.separate_prompts])
+            results.update(measure_interleaved({"hf_separate": separate}, 1))
+        engine_tps = results["engine"]["tps"]
+        for name, r in results.items():
+            if name == "engine":
+                fraction = engine_tps * flops_per_token / (gflops["fp32"] * 1e9)
+                note = f"{100 * fraction:.1f}% of fp32 matmul peak"
+                if dtype_name == "bf16":
+                    fraction_bf = engine_tps * flops_per_token / (gflops["bf16"] * 1e9)
+                    note += f", {100 * fraction_bf:.1f}% of bf16 matmul peak"
+            else:
+                note = f"engine/{name} = {engine_tps / r['tps']:.2f}x"
+            print(_row(n, name, r, note))
+        if n == 64:
+            ratio64 = engine_tps / results["hf_generate"]["tps"]
+    return ratio64
+
+
+def bench_batching(loaded: LoadedModel, dtype_name: str, args: argparse.Namespace) -> None:
+    """``generate_many`` over several prompts: one batch vs one prompt per batch."""
+    problems = generate_arithmetic(ArithmeticConfig(size=args.batch_prompts, seed=1))
+    prompts = [loaded.render_prompt(p.prompt) for p in problems]
+    n, max_new = args.batch_n, args.max_new_tokens
+    processor = build_processor(
+        DecodingConfig(temperature=TEMPERATURE, top_p=TOP_P, max_new_tokens=max_new)
+    )
+    outputs: dict[str, list[list[engine.GeneratedSample]]] = {}
+
+    def many(rows: int, name: str) -> Runner:
+        def run() -> int:
+            samples = engine.generate_many(
+                loaded, prompts, n=n, processor=processor, greedy=False,
+                max_new_tokens=max_new, seed=SEED, max_batch_rows=rows,
+            )
+            outputs[name] = samples
+            return sum(s.generated_tokens for group in samples for s in group)
+
+        return run
+
+    rows = len(prompts) * n
+    engine.generate_many(
+        loaded, prompts[:2], n=2, processor=processor, greedy=False, max_new_tokens=4, seed=0
+    )
+    results = measure_interleaved(
+        {"batched": many(rows, "batched"), "one_by_one": many(n, "one_by_one")},
+        args.batch_runs,
+    )
+    same = [[s.token_ids for s in g] for g in outputs["batched"]] == [
+        [s.token_ids for s in g] for g in outputs["one_by_one"]
+    ]
+    print(
+        f"\n[multi-problem batching, {dtype_name}: {len(prompts)} prompts x N={n} through "
+        f"generate_many; batched = one batch of {rows} rows, one_by_one = max_batch_rows {n}]"
+    )
+    print(f"{'mode':<12} {'tok/s':>8} {'s':>7} {'tokens':>7} {'peakMiB':>8} {'runs':>4}")
+    for name, r in results.items():
+        print(
+            f"{name:<12} {r['tps']:>8.1f} {r['seconds']:>7.2f} {int(r['tokens']):>7} "
+            f"{r['peak_mib']:>8.1f} {int(r['runs']):>4}"
+        )
+    gain = results["batched"]["tps"] / results["one_by_one"]["tps"]
+    print(f"batched/one_by_one = {gain:.2f}x; identical samples: {same}")
+
+
+def bench_speculative(loaded: LoadedModel, dtype_name: str, args: argparse.Namespace) -> None:
+    """Greedy N = 1: plain engine vs prompt-lookup speculative decoding."""
+    problems = generate_arithmetic(ArithmeticConfig(size=args.spec_prompts, seed=2))
+    prompts = [loaded.render_prompt(p.prompt) for p in problems]
+    max_new, k = args.spec_max_new_tokens, args.speculative_tokens
+    eos = set(loaded.eos_token_ids)
+    outputs: dict[str, list[list[int]]] = {}
+    stats = {"passes": 0, "drafted": 0, "accepted": 0}
+
+    def plain() -> int:
+        outputs["plain"] = [
+            list(s.token_ids)
+            for [s] in engine.generate_many(
+                loaded, prompts, n=1, processor=None, greedy=True, max_new_tokens=max_new,
+                seed=0,
+            )
+        ]
+        return sum(len(t) for t in outputs["plain"])
+
+    def speculative() -> int:
+        outputs["speculative"] = []
+        for key in stats:
+            stats[key] = 0
+        for prompt in prompts:
+            tokens, _, _, run = greedy_speculative(
+                loaded, loaded.encode_prompt(prompt), max_new_tokens=max_new, draft_tokens=k
+            )
+            outputs["speculative"].append(tokens)
+            for key in stats:
+                stats[key] += getattr(run, key)
+        return sum(len(t) for t in outputs["speculative"])
+
+    def hf_plain() -> int:
+        rows = [
+            _hf_call(loaded, loaded.encode_prompt(p), 1, max_new, do_sample=False)
+            for p in prompts
+        ]
+        outputs["hf_greedy"] = [r[0, : real_tokens(r, eos)].tolist() for r in rows]
+        return sum(len(t) for t in outputs["hf_greedy"])
+
+    def hf_lookup() -> int:
+        rows = [
+            _hf_call(
+                loaded, loaded.encode_prompt(p), 1, max_new, do_sample=False,
+                prompt_lookup_num_tokens=k,
+            )
+            for p in prompts
+        ]
+        outputs["hf_lookup"] = [r[0, : real_tokens(r, eos)].tolist() for r in rows]
+        return sum(len(t) for t in outputs["hf_lookup"])
+
+    runners: dict[str, Runner] = {"plain": plain, "speculative": speculative}
+    if not args.skip_hf_speculative:
+        runners.update({"hf_greedy": hf_plain, "hf_lookup": hf_lookup})
+    plain()
+    results = measure_interleaved(runners, args.spec_runs)
+    print(
+        f"\n[speculative decoding, {dtype_name}: greedy N=1, {len(prompts)} prompts, "
+        f"max_new_tokens {max_new}, prompt lookup of {k} tokens (n-grams 3..1)]"
+    )
+    print(f"{'decoder':<12} {'tok/s':>8} {'s':>7} {'tokens':>7} {'runs':>4}  notes")
+    for name, r in results.items():
+        note = ""
+        if name == "speculative":
+            note = f"speculative/plain = {r['tps'] / results['plain']['tps']:.2f}x"
+        elif name == "hf_lookup":
+            note = f"hf_lookup/hf_greedy = {r['tps'] / results['hf_greedy']['tps']:.2f}x"
+        print(
+            f"{name:<12} {r['tps']:>8.1f} {r['seconds']:>7.2f} {int(r['tokens']):>7} "
+            f"{int(r['runs']):>4}  {note}"
+        )
+    same = outputs["speculative"] == outputs["plain"]
+    rate = stats["accepted"] / stats["drafted"] if stats["drafted"] else 0.0
+    tokens = sum(len(t) for t in outputs["speculative"])
+    print(
+        f"identical to plain greedy: {same}"
+        + (f"; plain = transformers greedy: {outputs['plain'] == outputs['hf_greedy']}"
+           if "hf_greedy" in outputs else "")
+        + f"; {stats['passes']} forward passes for {tokens} tokens, drafts accepted "
+        f"{stats['accepted']}/{stats['drafted']} ({100 * rate:.0f}%)"
+    )
+
+
 def main() -> None:
-    """Run every configuration and print one table per dtype."""
+    """Run every configuration and print one table per dtype, then the extra sections."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=2)
     parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -237,6 +437,16 @@ def main() -> None:
     parser.add_argument(
         "--before", type=Path, help="another engine.py (e.g. the previous one) to measure too"
     )
+    parser.add_argument("--batch-prompts", type=int, default=8)
+    parser.add_argument("--batch-n", type=int, default=16)
+    parser.add_argument("--batch-runs", type=int, default=1)
+    parser.add_argument("--batch-dtypes", type=str, default="fp32", help="'' to skip")
+    parser.add_argument("--spec-prompts", type=int, default=4)
+    parser.add_argument("--spec-max-new-tokens", type=int, default=96)
+    parser.add_argument("--spec-runs", type=int, default=1)
+    parser.add_argument("--speculative-tokens", type=int, default=4)
+    parser.add_argument("--spec-dtypes", type=str, default="fp32", help="'' to skip")
+    parser.add_argument("--skip-hf-speculative", action="store_true")
     args = parser.parse_args()
     if args.before is not None:
         spec = importlib.util.spec_from_file_location("engine_before", args.before)
@@ -249,7 +459,6 @@ def main() -> None:
     bench_started = time.perf_counter()
 
     torch.set_grad_enabled(False)
-    ns = [int(x) for x in args.ns.split(",")]
     base = get_model(MODEL, cache_dir=ROOT / "var" / "models", device="cpu")
     problems = generate_arithmetic(ArithmeticConfig(size=args.prompts, seed=0))
     prompts = [base.render_prompt(p.prompt) for p in problems]
@@ -267,65 +476,29 @@ def main() -> None:
     )
     print(
         f"{len(prompts)} arithmetic prompts, max_new_tokens {args.max_new_tokens}, "
-        f"temperature {TEMPERATURE}, top_p {TOP_P}, top_k 0; medians of "
-        f"{args.small_runs} runs for N = 1, {args.large_runs} for N > 1; hf_separate "
-        f"(N calls of generate) on the first {args.separate_prompts} prompt(s) only, "
+        f"temperature {TEMPERATURE}, top_p {TOP_P}, top_k 0; generators interleaved, medians "
+        f"of {args.small_runs} runs for N = 1, {args.large_runs} for N > 1; hf_separate "
+        f"(N calls of generate) on the first {args.separate_prompts} prompt(s), one run, "
         "not at N = 1 (there it is hf_generate)"
     )
     if args.before is not None:
-        print(f"engine_before: {args.before}, measured in this process right after engine")
+        print(f"engine_before: {args.before}, interleaved with engine")
     print("memory: peak process RSS delta over the run (psutil sampling every 5 ms), MiB")
 
     ratio64: dict[str, float] = {}
+    models: dict[str, LoadedModel] = {"fp32": base}
     for dtype_name in args.dtypes.split(","):
-        loaded = base if dtype_name == "fp32" else bf16_copy(base)
-        # Warm-up: first calls pay one-off costs (allocator, kernels).
-        run_engine(loaded, prompts[:1], 2, 4)
-        run_hf(loaded, prompts[:1], 2, 4)
-        print(f"\n[{dtype_name}]")
-        header = (
-            f"{'N':>3} {'generator':<12} {'tok/s':>8} {'s':>7} {'tokens':>7} {'peakMiB':>8} "
-            f"{'runs':>4}  notes"
-        )
-        print(header)
-        for n in ns:
-            runs = args.small_runs if n == 1 else args.large_runs
-            results: dict[str, dict[str, float]] = {}
-            results["engine"] = measure(run_engine, loaded, prompts, n, args.max_new_tokens, runs)
-            if args.before is not None:
-                results["engine_before"] = measure(
-                    run_engine_before, loaded, prompts, n, args.max_new_tokens, runs
-                )
-            results["hf_generate"] = measure(run_hf, loaded, prompts, n, args.max_new_tokens, runs)
-            if 1 < n <= 16 and not args.skip_separate:
-                results["hf_separate"] = measure(
-                    run_hf_separate,
-                    loaded,
-                    prompts[: args.separate_prompts],
-                    n,
-                    args.max_new_tokens,
-                    args.large_runs,
-                )
-            for name, r in results.items():
-                note = ""
-                if name == "engine":
-                    fraction = r["tps"] * flops_per_token / (gflops["fp32"] * 1e9)
-                    note = f"{100 * fraction:.1f}% of fp32 matmul peak"
-                    if dtype_name == "bf16":
-                        fraction_bf = r["tps"] * flops_per_token / (gflops["bf16"] * 1e9)
-                        note += f", {100 * fraction_bf:.1f}% of bf16 matmul peak"
-                else:
-                    note = f"engine/{name} = {results['engine']['tps'] / r['tps']:.2f}x"
-                print(
-                    f"{n:>3} {name:<12} {r['tps']:>8.1f} {r['seconds']:>7.2f} "
-                    f"{int(r['tokens']):>7} {r['peak_mib']:>8.1f} {int(r['runs']):>4}  {note}"
-                )
-            if n == 64:
-                ratio64[dtype_name] = results["engine"]["tps"] / results["hf_generate"]["tps"]
-        if loaded is not base:
-            del loaded
-            gc.collect()
+        loaded = models.setdefault(dtype_name, bf16_copy(base))
+        ratio = bench_dtype(loaded, dtype_name, prompts, args, gflops, flops_per_token)
+        if ratio is not None:
+            ratio64[dtype_name] = ratio
+    for dtype_name in filter(None, args.batch_dtypes.split(",")):
+        bench_batching(models.setdefault(dtype_name, bf16_copy(base)), dtype_name, args)
+    for dtype_name in filter(None, args.spec_dtypes.split(",")):
+        bench_speculative(models.setdefault(dtype_name, bf16_copy(base)), dtype_name, args)
     print(f"\ntotal bench time {time.perf_counter() - bench_started:.0f} s")
+    for dtype_name, ratio in ratio64.items():
+        print(f"engine/hf_generate tokens-per-second ratio at N=64 ({dtype_name}): {ratio:.2f}")
     if "fp32" in ratio64:
         print(f"engine/hf_generate tokens-per-second ratio at N=64: {ratio64['fp32']:.2f}")
 

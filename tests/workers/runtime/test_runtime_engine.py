@@ -18,11 +18,14 @@ import torch
 from strategies.sampling import DecodingConfig, build_processor
 from workers.runtime.engine import GeneratedSample, generate, generate_many, stable_seed
 from workers.runtime.models import LoadedModel
+from workers.runtime.sampler import WIDE_TOP_M
 from workers.runtime.truncation import describe_processor, fast_filter
 
 PROMPT = "Name three colours."
 #: Scale of the final norm in the ``peaked`` model (sharpens its next-token distribution).
 PEAK_SCALE = 5.5
+#: Scale of the final norm in the ``broad`` model (a nucleus wider than the top M).
+BROAD_SCALE = 4.0
 #: The statistical test draws ``SEEDS`` x ``ROWS`` first tokens.
 SEEDS = 4
 ROWS = 500
@@ -108,6 +111,46 @@ def test_it_matches_hf_greedy_generate_token_for_token(tiny: LoadedModel) -> Non
     assert sample.generated_tokens == len(expected)
 
 
+#: Prompts of different lengths for the comparisons with transformers.
+PROMPTS = (
+    "Name three colours.",
+    "Hi",
+    "Write a short poem about the sea, the wind and a lighthouse keeper at night.",
+    "What is 12 + 30?",
+)
+
+
+def _hf_greedy(loaded: LoadedModel, prompt: str, max_new_tokens: int) -> list[int]:
+    ids = loaded.encode_prompt(prompt)
+    input_ids = torch.tensor([ids])
+    with torch.inference_mode():
+        out = loaded.model.generate(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=list(loaded.eos_token_ids),
+            pad_token_id=loaded.eos_token_ids[0],
+        )
+    return out[0, len(ids) :].tolist()
+
+
+def test_it_matches_hf_greedy_generate_for_several_prompts(tiny: LoadedModel) -> None:
+    prompts = [tiny.render_prompt(text) for text in PROMPTS]
+    expected = [_hf_greedy(tiny, prompt, 20) for prompt in prompts]
+
+    alone = [
+        generate(tiny, p, n=1, processor=None, greedy=True, max_new_tokens=20, seed=0)[0]
+        for p in prompts
+    ]
+    batched = generate_many(
+        tiny, prompts, n=1, processor=None, greedy=True, max_new_tokens=20, seed=0
+    )
+
+    assert [list(s.token_ids) for s in alone] == expected
+    assert [list(samples[0].token_ids) for samples in batched] == expected
+
+
 def test_it_records_logprobs_of_the_unmodified_model(tiny: LoadedModel) -> None:
     def sharpen(scores: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         scores = scores / 0.3
@@ -177,7 +220,7 @@ def test_it_stops_on_eos_and_drops_finished_rows_from_the_batch(tiny: LoadedMode
 
     def process(scores: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         scores = no_eos(scores, positions)
-        if int(positions[0]) in (1, 3):  # the first row still running ends here
+        if int(positions[0]) in (1, 3):  # the first batch row ends here
             scores[0] = -math.inf
             scores[0, eos] = 0.0
         return scores
@@ -187,10 +230,12 @@ def test_it_stops_on_eos_and_drops_finished_rows_from_the_batch(tiny: LoadedMode
 
     prompt_len = samples[0].prompt_tokens
     assert shapes == [(1, prompt_len), (4, 1), (3, 1), (3, 1), (2, 1), (2, 1)]
-    assert [s.finish_reason for s in samples] == ["eos", "eos", "length", "length"]
-    assert [s.generated_tokens for s in samples] == [2, 4, 6, 6]  # returned in row order
+    # Sample 0 ends at position 1; the last live row (sample 3) takes its batch row and
+    # ends at position 3. Samples are returned in sample order whatever the rows were.
+    assert [s.finish_reason for s in samples] == ["eos", "length", "length", "eos"]
+    assert [s.generated_tokens for s in samples] == [2, 6, 6, 4]
     assert samples[0].token_ids[-1] == eos
-    assert samples[1].token_ids[-1] == eos
+    assert samples[3].token_ids[-1] == eos
     assert all(s.prompt_tokens == prompt_len for s in samples)
 
 
@@ -325,6 +370,33 @@ def test_it_samples_next_tokens_from_the_processed_distribution(
     # An opaque wrapper is not recognised, so the engine runs it over the full vocabulary.
     processor = built if path == "fast" else (lambda s, p: built(s, p))
     counts = _first_token_counts(peaked, processor)
+
+    assert set(counts) <= set((probs > 0).nonzero(as_tuple=True)[0].tolist())
+    assert _chi_square_p(counts, probs) > 0.001
+
+
+@pytest.fixture(scope="module")
+def broad(tiny: LoadedModel) -> LoadedModel:
+    """Like ``peaked`` but flatter: a top-p 0.9 nucleus of about a hundred tokens."""
+    model = copy.deepcopy(tiny.model)
+    with torch.no_grad():
+        model.model.norm.weight.mul_(BROAD_SCALE)
+    return dataclasses.replace(tiny, model=model)
+
+
+def test_it_samples_wide_nuclei_from_the_processed_distribution(broad: LoadedModel) -> None:
+    processor = build_processor(DecodingConfig(temperature=0.8, top_p=0.9))
+    ids = torch.tensor([broad.encode_prompt(_prompt(broad))])
+    with torch.inference_mode():
+        logits = broad.model(input_ids=ids).logits[:, -1, :].float()
+    probs = torch.softmax(processor(logits.clone(), torch.zeros(1, dtype=torch.long)), dim=-1)[0]
+    spec = describe_processor(processor)
+    assert spec is not None
+    assert not bool(fast_filter(logits, spec)[2].all())  # wider than the default top M
+    assert bool(fast_filter(logits, spec, top_m=WIDE_TOP_M)[2].all())  # the wide path
+    assert 64 < int((probs > 0).sum()) <= 1000
+
+    counts = _first_token_counts(broad, processor)
 
     assert set(counts) <= set((probs > 0).nonzero(as_tuple=True)[0].tolist())
     assert _chi_square_p(counts, probs) > 0.001

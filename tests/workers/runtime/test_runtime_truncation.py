@@ -95,3 +95,22 @@ def test_it_sends_a_nucleus_near_the_threshold_to_the_full_path() -> None:
     _, probs, ok = fast_filter(logits, Truncation(top_p=0.9))
     assert ok.tolist() == [False, True]
     assert probs[1].tolist() == pytest.approx([0.5, 0.3, 0.2, 0.0])
+
+
+def test_it_filters_wide_nuclei_exactly_in_the_wide_top_m(tiny: LoadedModel) -> None:
+    from workers.runtime.sampler import WIDE_TOP_M
+
+    config = DecodingConfig(temperature=0.8, top_p=0.9)
+    spec = describe_processor(build_processor(config))
+    assert spec is not None
+    logits = _logits(tiny)
+
+    narrow = fast_filter(logits, spec)[2]
+    ids, probs, ok = fast_filter(logits, spec, top_m=WIDE_TOP_M)
+    full = _full(logits, config)
+
+    wide_rows = (ok & ~narrow).nonzero(as_tuple=True)[0]
+    assert len(wide_rows) >= 10  # rows only the wide top M decides
+    scattered = torch.zeros_like(full[wide_rows]).scatter(-1, ids[wide_rows], probs[wide_rows])
+    assert torch.equal(scattered > 0, full[wide_rows] > 0)
+    torch.testing.assert_close(scattered, full[wide_rows], atol=1e-6, rtol=1e-5)

@@ -1,0 +1,155 @@
+"""Out of memory: the batch halves and decoding goes on, with no sample lost or repeated."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import pytest
+import torch
+
+from strategies.sampling import DecodingConfig, build_processor
+from workers.runtime import engine
+from workers.runtime.engine import GeneratedSample, generate, generate_many
+from workers.runtime.kv_cache import RowCache
+from workers.runtime.models import LoadedModel
+
+CPU_OOM = (
+    "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+    "you tried to allocate 1073741824 bytes. Error code 12 (Cannot allocate memory)"
+)
+
+
+class OutOfMemoryAbove:
+    """The real model behind a stand-in for the allocator: a forward call with more than
+    ``max_rows`` rows fails as an allocation would, before any work is done."""
+
+    def __init__(self, model: Any, max_rows: int, error: type[Exception] = RuntimeError) -> None:
+        self._model = model
+        self.max_rows = max_rows
+        self.error = error
+        self.failures = 0
+        self.shapes: list[tuple[int, int]] = []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        ids = kwargs["input_ids"]
+        if ids.shape[0] > self.max_rows:
+            self.failures += 1
+            raise self.error(CPU_OOM if self.error is RuntimeError else "CUDA out of memory.")
+        self.shapes.append(tuple(ids.shape))
+        return self._model(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+
+def _constrained(tiny: LoadedModel, max_rows: int, **kwargs: Any) -> LoadedModel:
+    return dataclasses.replace(tiny, model=OutOfMemoryAbove(tiny.model, max_rows, **kwargs))
+
+
+def _ends_some_rows_early(tiny: LoadedModel) -> Any:
+    """Forbid end-of-sequence except for the first batch row at positions 2 and 5."""
+    eos = tiny.eos_token_ids[0]
+    base = build_processor(DecodingConfig(temperature=0.9, top_p=0.95))
+
+    def process(scores: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        scores = base(scores, positions)
+        scores[:, list(tiny.eos_token_ids)] = -math.inf
+        if int(positions[0]) in (2, 5):
+            scores[0] = -math.inf
+            scores[0, eos] = 0.0
+        return scores
+
+    return process
+
+
+def _same(left: list[GeneratedSample], right: list[GeneratedSample]) -> None:
+    assert [s.token_ids for s in left] == [s.token_ids for s in right]
+    assert [s.finish_reason for s in left] == [s.finish_reason for s in right]
+    assert [s.generated_tokens for s in left] == [s.generated_tokens for s in right]
+    for a, b in zip(left, right, strict=True):
+        assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-5)
+
+
+OPTIONS: dict[str, Any] = {"n": 8, "greedy": False, "max_new_tokens": 9, "seed": 21}
+
+
+def test_it_halves_the_batch_on_out_of_memory_and_matches_an_unconstrained_run(
+    tiny: LoadedModel,
+) -> None:
+    processor = _ends_some_rows_early(tiny)
+    prompt = tiny.render_prompt("Name three colours.")
+    expected = generate(tiny, prompt, processor=processor, **OPTIONS)
+    small = _constrained(tiny, max_rows=3)
+
+    samples = generate(small, prompt, processor=processor, **OPTIONS)
+
+    _same(samples, expected)
+    wrapper = small.model
+    assert wrapper.failures == 2  # 8 rows, then 4, fail once; 2 at a time from then on
+    decode_rows = [rows for rows, width in wrapper.shapes if width == 1]
+    assert max(decode_rows) == 2
+    assert sum(decode_rows) == sum(s.generated_tokens for s in samples) - len(samples)
+    assert [s.finish_reason for s in samples].count("eos") == 2
+
+
+def test_it_loses_no_sample_across_prompts_after_out_of_memory(tiny: LoadedModel) -> None:
+    processor = build_processor(DecodingConfig(temperature=1.0, top_k=50))
+    prompts = [tiny.render_prompt(text) for text in ("Hi", "What is 12 + 30?", "Count to five")]
+    options = {**OPTIONS, "n": 5}
+    expected = generate_many(tiny, prompts, processor=processor, **options)
+
+    many = generate_many(
+        _constrained(tiny, max_rows=4, error=torch.OutOfMemoryError),
+        prompts,
+        processor=processor,
+        **options,
+    )
+
+    assert [len(samples) for samples in many] == [5, 5, 5]
+    for got, want in zip(many, expected, strict=True):
+        _same(got, want)
+
+
+def test_it_splits_the_batch_when_its_cache_cannot_be_allocated(
+    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[int] = []
+
+    class SmallMemoryCache(RowCache):
+        def __init__(self, model: Any, rows: int, *args: Any, **kwargs: Any) -> None:
+            attempts.append(rows)
+            if rows > 2:
+                raise RuntimeError(CPU_OOM)
+            super().__init__(model, rows, *args, **kwargs)
+
+    processor = build_processor(DecodingConfig(temperature=0.9))
+    prompt = tiny.render_prompt("Hi")
+    expected = generate(tiny, prompt, processor=processor, **{**OPTIONS, "n": 5})
+    monkeypatch.setattr(engine, "RowCache", SmallMemoryCache)
+
+    samples = generate(tiny, prompt, processor=processor, **{**OPTIONS, "n": 5})
+
+    _same(samples, expected)
+    assert attempts == [5, 2, 2, 1]
+
+
+def test_it_raises_when_a_single_row_does_not_fit(tiny: LoadedModel) -> None:
+    with pytest.raises(RuntimeError, match="can't allocate memory"):
+        generate(_constrained(tiny, max_rows=0), tiny.render_prompt("Hi"), processor=None,
+                 **OPTIONS)
+
+
+def test_it_does_not_retry_other_errors(tiny: LoadedModel) -> None:
+    class Broken(OutOfMemoryAbove):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            if kwargs["input_ids"].shape[1] == 1:
+                raise RuntimeError("shape mismatch")
+            return super().__call__(*args, **kwargs)
+
+    broken = dataclasses.replace(tiny, model=Broken(tiny.model, max_rows=100))
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        generate(broken, tiny.render_prompt("Hi"), processor=None, **OPTIONS)
+    assert not engine.is_out_of_memory(RuntimeError("shape mismatch"))
+    assert engine.is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory."))

@@ -1,0 +1,99 @@
+"""Greedy decoding with prompt-lookup drafts gives exactly the plain greedy output."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from workers.runtime.engine import generate, generate_many
+from workers.runtime.models import LoadedModel
+from workers.runtime.speculative import greedy_speculative, propose
+
+TEXTS = (
+    "Name three colours.",
+    "Hi",
+    "Write a short poem about the sea, the wind and a lighthouse keeper at night.",
+    "What is 12 + 30?",
+    "Repeat after me: one two three, one two three, one two three.",
+)
+
+
+def _hf_greedy(loaded: LoadedModel, prompt: str, max_new_tokens: int) -> list[int]:
+    ids = loaded.encode_prompt(prompt)
+    input_ids = torch.tensor([ids])
+    with torch.inference_mode():
+        out = loaded.model.generate(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=list(loaded.eos_token_ids),
+            pad_token_id=loaded.eos_token_ids[0],
+        )
+    return out[0, len(ids) :].tolist()
+
+
+def test_it_proposes_what_followed_the_latest_match() -> None:
+    assert propose([1, 2, 3, 9, 1, 2, 3, 7, 5, 1, 2, 3], 2) == [7, 5]
+    assert propose([4, 5, 6, 4, 5], 3) == [6, 4, 5]
+    assert propose([1, 2, 3, 4], 3) == []
+    assert propose([8, 1, 8], 0) == []
+
+
+@pytest.mark.parametrize("draft_tokens", [1, 4, 8])
+def test_it_matches_plain_greedy_and_transformers(tiny: LoadedModel, draft_tokens: int) -> None:
+    accepted = 0
+    for text in TEXTS:
+        prompt = tiny.render_prompt(text)
+        [plain] = generate(tiny, prompt, n=1, processor=None, greedy=True, max_new_tokens=30,
+                           seed=0)
+        [fast] = generate(tiny, prompt, n=1, processor=None, greedy=True, max_new_tokens=30,
+                          seed=0, speculative_tokens=draft_tokens)
+        tokens, logprobs, finish, stats = greedy_speculative(
+            tiny, tiny.encode_prompt(prompt), max_new_tokens=30, draft_tokens=draft_tokens
+        )
+
+        assert list(fast.token_ids) == list(plain.token_ids) == _hf_greedy(tiny, prompt, 30)
+        assert tokens == list(plain.token_ids)
+        assert fast.finish_reason == plain.finish_reason == finish
+        assert fast.token_logprobs == pytest.approx(plain.token_logprobs, abs=1e-4)
+        assert fast.logprob_sum == pytest.approx(plain.logprob_sum, abs=1e-3)
+        assert stats.passes <= len(tokens)
+        accepted += stats.accepted
+    assert accepted > 0  # the drafts were used, not only rejected
+
+
+def test_it_stops_on_stop_strings_and_eos_like_plain_greedy(tiny: LoadedModel) -> None:
+    prompts = [tiny.render_prompt(text) for text in TEXTS]
+    plain = generate_many(tiny, prompts, n=2, processor=None, greedy=True, max_new_tokens=25,
+                          seed=0)
+    # A stop string taken from the middle of a greedy continuation.
+    stop = plain[4][0].text[10:14]
+    assert stop.strip()
+
+    for max_new in (1, 7, 25):
+        options = {"n": 2, "processor": None, "greedy": True, "max_new_tokens": max_new,
+                   "seed": 0, "stop_strings": (stop,)}
+        expected = generate_many(tiny, prompts, **options)
+        fast = generate_many(tiny, prompts, speculative_tokens=5, **options)
+        for got, want in zip(fast, expected, strict=True):
+            assert [s.token_ids for s in got] == [s.token_ids for s in want]
+            assert [s.text for s in got] == [s.text for s in want]
+            assert [s.finish_reason for s in got] == [s.finish_reason for s in want]
+    assert "stop" in {s.finish_reason for group in expected for s in group}
+
+
+def test_it_leaves_sampled_requests_to_the_batch(tiny: LoadedModel) -> None:
+    prompts = [tiny.render_prompt(text) for text in TEXTS[:2]]
+    options = {"n": 3, "processor": None, "max_new_tokens": 6, "seed": 4}
+    plain = generate_many(tiny, prompts, greedy_per_prompt=[True, False], greedy=False, **options)
+    fast = generate_many(tiny, prompts, greedy_per_prompt=[True, False], greedy=False,
+                         speculative_tokens=3, **options)
+
+    assert [[s.token_ids for s in g] for g in fast] == [[s.token_ids for s in g] for g in plain]
+
+
+def test_it_rejects_a_negative_draft(tiny: LoadedModel) -> None:
+    with pytest.raises(ValueError, match="speculative_tokens"):
+        generate(tiny, tiny.render_prompt("Hi"), n=1, processor=None, greedy=True,
+                 max_new_tokens=3, seed=0, speculative_tokens=-1)
