@@ -9,11 +9,18 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from tests.webapp.experiments.test_new_experiment import form_data, logged_in  # noqa: F401
+from tests.factories import PASSWORD
+from tests.webapp.experiments.test_new_experiment import form_data
 from webapp.datasets.models import Dataset
 from webapp.experiments.models import Experiment
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def logged_in(client, owner):  # type: ignore[no-untyped-def]
+    assert client.login(username=owner.username, password=PASSWORD)
+    return client
 
 ROW = {"prompt": "def inc(x):\n", "entry_point": "inc",
        "test": "def check(candidate):\n    assert candidate(1) == 2\n"}

@@ -283,7 +283,8 @@ def test_it_applies_sliding_windows_to_sliding_layers(sliding: LoadedModel) -> N
             expected = _reference_logprobs(sliding, prompt, sample.token_ids)
             assert sample.token_logprobs == pytest.approx(expected, abs=1e-4)
     for index, prompt in enumerate(prompts):
-        alone = generate(sliding, prompt, processor=processor, seed=stable_seed(6, index), **OPTIONS)
+        alone = generate(sliding, prompt, processor=processor, seed=stable_seed(6, index),
+                         **OPTIONS)
         assert _tokens(alone) == _tokens(many[index])
 
 
