@@ -51,11 +51,6 @@ def problem_seed(pool_seed: int, problem_index: int) -> int:
     return (pool_seed * 1_000_003 + problem_index) % (2**63 - 1)
 
 
-def pool_scheme_name(pool: SamplePool) -> str:
-    """The registered prompting scheme of a pool (its name may carry config hashes)."""
-    return pool.prompt_scheme.split("|", 1)[0].split(":", 1)[0]
-
-
 def stop_strings_for(loaded: LoadedModel, scheme: str, problem: Problem) -> tuple[str, ...]:
     """A completion model continuing code stops where the function (or its tests) ends;
     chat models end their turn themselves."""
@@ -76,7 +71,7 @@ def _sample_problem(
     decoding = DecodingConfig(
         **{k: tuple(v) if isinstance(v, list) else v for k, v in pool.decoding.items()}
     )
-    scheme = pool_scheme_name(pool)
+    scheme = pool.scheme_name
     if not services.is_pool_problem_done(pool.pk, problem.pk, n):
         have = services.existing_sample_indices(pool.pk, problem.pk)
         # The whole batch of n is drawn again so that a pool grown later (8 -> 16)

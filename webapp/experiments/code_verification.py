@@ -84,7 +84,7 @@ def is_code(experiment: Experiment) -> bool:
 
 
 def is_test_pool(pool: SamplePool) -> bool:
-    return pool.prompt_scheme.split("|", 1)[0].split(":", 1)[0] == TEST_SCHEME
+    return pool.scheme_name == TEST_SCHEME
 
 
 def unit_test_config(experiment: Experiment) -> UnitTestConfig:

@@ -75,6 +75,11 @@ class SamplePool(models.Model):
     def __str__(self) -> str:
         return f"pool {self.key[:10]} ({self.model_name})"
 
+    @property
+    def scheme_name(self) -> str:
+        """The registered prompting scheme (``prompt_scheme`` may carry config hashes)."""
+        return self.prompt_scheme.split("|", 1)[0].split(":", 1)[0]
+
 
 class Strategy(models.Model):
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="strategies")

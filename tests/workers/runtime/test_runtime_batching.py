@@ -5,14 +5,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import torch
 
 from strategies.sampling import DecodingConfig, build_processor
+from tests.workers.runtime.helpers import batch_sizes
 from workers.runtime import engine
 from workers.runtime.engine import (
     GeneratedSample,
@@ -29,22 +28,6 @@ TEXTS = (
     "Write a short poem about the sea, the wind and a lighthouse keeper at night.",
     "What is 12 + 30?",
 )
-
-
-@contextmanager
-def _batch_sizes(model: Any) -> Iterator[list[tuple[int, int]]]:
-    """Record ``input_ids.shape`` of every forward call of ``model``."""
-    shapes: list[tuple[int, int]] = []
-
-    def hook(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        shapes.append(tuple(ids.shape))
-
-    handle = model.register_forward_pre_hook(hook, with_kwargs=True)
-    try:
-        yield shapes
-    finally:
-        handle.remove()
 
 
 def _prompts(loaded: LoadedModel) -> list[str]:
@@ -72,7 +55,7 @@ def test_it_decodes_several_prompts_in_one_batch(tiny: LoadedModel) -> None:
     lengths = [len(tiny.encode_prompt(p)) for p in prompts]
     assert len(set(lengths)) == 3  # left padding is exercised
 
-    with _batch_sizes(tiny.model) as shapes:
+    with batch_sizes(tiny.model) as shapes:
         generate_many(tiny, prompts, processor=_no_eos(tiny), seed=1, **OPTIONS)
 
     assert shapes[:3] == [(1, length) for length in lengths]  # one prefill per prompt
@@ -128,7 +111,7 @@ def test_it_mixes_processors_and_greedy_rows_in_one_batch(tiny: LoadedModel) -> 
     ]
     requests.append(dataclasses.replace(requests[0], greedy=True, n=2))
 
-    with _batch_sizes(tiny.model) as shapes:
+    with batch_sizes(tiny.model) as shapes:
         mixed = generate_batch(tiny, requests)
 
     assert shapes[len(requests)] == (13, 1)  # 4 x 3 sampled rows + 1 greedy row
@@ -177,7 +160,7 @@ def test_it_splits_a_request_larger_than_the_batch(tiny: LoadedModel) -> None:
     processor = build_processor(DecodingConfig(temperature=1.2))
     prompt = _prompts(tiny)[0]
 
-    with _batch_sizes(tiny.model) as shapes:
+    with batch_sizes(tiny.model) as shapes:
         split = generate(
             tiny, prompt, n=7, processor=processor, greedy=False, max_new_tokens=4, seed=3,
             max_batch_rows=3,

@@ -7,8 +7,7 @@ import dataclasses
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ import scipy.stats
 import torch
 
 from strategies.sampling import DecodingConfig, build_processor
+from tests.workers.runtime.helpers import batch_sizes, hf_greedy
 from workers.runtime.engine import GeneratedSample, generate, generate_many, stable_seed
 from workers.runtime.models import LoadedModel
 from workers.runtime.sampler import WIDE_TOP_M
@@ -61,22 +61,6 @@ def _forcing(
     return process
 
 
-@contextmanager
-def _batch_sizes(model: Any) -> Iterator[list[tuple[int, int]]]:
-    """Record ``input_ids.shape`` of every forward call of ``model``."""
-    shapes: list[tuple[int, int]] = []
-
-    def hook(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        shapes.append(tuple(ids.shape))
-
-    handle = model.register_forward_pre_hook(hook, with_kwargs=True)
-    try:
-        yield shapes
-    finally:
-        handle.remove()
-
-
 def _sample(tiny: LoadedModel, **kwargs: Any) -> list[GeneratedSample]:
     options: dict[str, Any] = {
         "n": 4,
@@ -120,24 +104,9 @@ PROMPTS = (
 )
 
 
-def _hf_greedy(loaded: LoadedModel, prompt: str, max_new_tokens: int) -> list[int]:
-    ids = loaded.encode_prompt(prompt)
-    input_ids = torch.tensor([ids])
-    with torch.inference_mode():
-        out = loaded.model.generate(
-            input_ids=input_ids,
-            attention_mask=torch.ones_like(input_ids),
-            do_sample=False,
-            max_new_tokens=max_new_tokens,
-            eos_token_id=list(loaded.eos_token_ids),
-            pad_token_id=loaded.eos_token_ids[0],
-        )
-    return out[0, len(ids) :].tolist()
-
-
 def test_it_matches_hf_greedy_generate_for_several_prompts(tiny: LoadedModel) -> None:
     prompts = [tiny.render_prompt(text) for text in PROMPTS]
-    expected = [_hf_greedy(tiny, prompt, 20) for prompt in prompts]
+    expected = [hf_greedy(tiny, prompt, 20) for prompt in prompts]
 
     alone = [
         generate(tiny, p, n=1, processor=None, greedy=True, max_new_tokens=20, seed=0)[0]
@@ -225,7 +194,7 @@ def test_it_stops_on_eos_and_drops_finished_rows_from_the_batch(tiny: LoadedMode
             scores[0, eos] = 0.0
         return scores
 
-    with _batch_sizes(tiny.model) as shapes:
+    with batch_sizes(tiny.model) as shapes:
         samples = _sample(tiny, n=4, processor=process, max_new_tokens=6)
 
     prompt_len = samples[0].prompt_tokens
@@ -240,7 +209,7 @@ def test_it_stops_on_eos_and_drops_finished_rows_from_the_batch(tiny: LoadedMode
 
 
 def test_it_prefills_the_prompt_once_for_all_candidates(tiny: LoadedModel) -> None:
-    with _batch_sizes(tiny.model) as shapes:
+    with batch_sizes(tiny.model) as shapes:
         samples = _sample(tiny, n=8, processor=_no_eos(tiny), max_new_tokens=3)
 
     assert len(samples) == 8

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
+from tests.workers.runtime.helpers import hf_greedy
 from workers.runtime.engine import generate, generate_many
 from workers.runtime.models import LoadedModel
 from workers.runtime.speculative import greedy_speculative, propose
@@ -16,21 +16,6 @@ TEXTS = (
     "What is 12 + 30?",
     "Repeat after me: one two three, one two three, one two three.",
 )
-
-
-def _hf_greedy(loaded: LoadedModel, prompt: str, max_new_tokens: int) -> list[int]:
-    ids = loaded.encode_prompt(prompt)
-    input_ids = torch.tensor([ids])
-    with torch.inference_mode():
-        out = loaded.model.generate(
-            input_ids=input_ids,
-            attention_mask=torch.ones_like(input_ids),
-            do_sample=False,
-            max_new_tokens=max_new_tokens,
-            eos_token_id=list(loaded.eos_token_ids),
-            pad_token_id=loaded.eos_token_ids[0],
-        )
-    return out[0, len(ids) :].tolist()
 
 
 def test_it_proposes_what_followed_the_latest_match() -> None:
@@ -53,7 +38,7 @@ def test_it_matches_plain_greedy_and_transformers(tiny: LoadedModel, draft_token
             tiny, tiny.encode_prompt(prompt), max_new_tokens=30, draft_tokens=draft_tokens
         )
 
-        assert list(fast.token_ids) == list(plain.token_ids) == _hf_greedy(tiny, prompt, 30)
+        assert list(fast.token_ids) == list(plain.token_ids) == hf_greedy(tiny, prompt, 30)
         assert tokens == list(plain.token_ids)
         assert fast.finish_reason == plain.finish_reason == finish
         assert fast.token_logprobs == pytest.approx(plain.token_logprobs, abs=1e-4)
