@@ -30,9 +30,10 @@ Two more sections (fp32 by default):
 * multi-problem batching: ``--batch-prompts`` prompts x ``--batch-n`` samples through
   ``generate_many`` in one batch vs one prompt per batch (``max_batch_rows`` = N); both
   give the same samples, so the ratio is pure throughput;
-* speculative decoding: greedy N = 1 over ``--spec-prompts`` prompts, plain vs prompt
-  lookup (``speculative_tokens``), checking the outputs are identical, with transformers'
-  ``prompt_lookup_num_tokens`` as a reference.
+* speculative decoding: greedy N = 1, one prompt at a time over ``--spec-prompts``
+  prompts, plain vs prompt lookup (``greedy_speculative``, what ``speculative_tokens``
+  runs), checking the outputs are identical, with transformers' greedy ``generate`` and
+  its ``prompt_lookup_num_tokens`` as a reference.
 
 The last line is ``engine/hf_generate tokens-per-second ratio at N=64: X.XX`` (fp32).
 """
@@ -62,7 +63,7 @@ from strategies.data.arithmetic import ArithmeticConfig, generate_arithmetic  # 
 from strategies.sampling import DecodingConfig, build_processor  # noqa: E402
 from workers.runtime import engine  # noqa: E402
 from workers.runtime.models import LoadedModel, get_model  # noqa: E402
-from workers.runtime.speculative import greedy_speculative  # noqa: E402
+from workers.runtime.speculative import MAX_NGRAM, MIN_NGRAM, greedy_speculative  # noqa: E402
 
 MODEL = "smollm2-135m-instruct"
 TEMPERATURE = 0.8
@@ -137,7 +138,12 @@ def real_tokens(rows: torch.Tensor, eos: set[int]) -> int:
 
 
 def run_engine(
-    loaded: LoadedModel, prompts: list[str], n: int, max_new: int, which: str = "generate"
+    loaded: LoadedModel,
+    prompts: list[str],
+    n: int,
+    max_new: int,
+    which: str = "generate",
+    round_index: int = 0,
 ) -> int:
     """Engine: one ``generate`` call per prompt; returns the real tokens generated."""
     generate = ENGINE[which]
@@ -152,15 +158,17 @@ def run_engine(
             processor=processor,
             greedy=False,
             max_new_tokens=max_new,
-            seed=SEED + i,
+            seed=SEED + 1000 * round_index + i,
         )
         total += sum(s.generated_tokens for s in samples)
     return total
 
 
-def run_engine_before(loaded: LoadedModel, prompts: list[str], n: int, max_new: int) -> int:
+def run_engine_before(
+    loaded: LoadedModel, prompts: list[str], n: int, max_new: int, round_index: int = 0
+) -> int:
     """The engine given by ``--before`` (e.g. the previous engine.py), measured alike."""
-    return run_engine(loaded, prompts, n, max_new, which="before")
+    return run_engine(loaded, prompts, n, max_new, which="before", round_index=round_index)
 
 
 def _hf_call(
@@ -181,18 +189,22 @@ def _hf_call(
     return out[:, len(ids) :]
 
 
-def run_hf(loaded: LoadedModel, prompts: list[str], n: int, max_new: int) -> int:
+def run_hf(
+    loaded: LoadedModel, prompts: list[str], n: int, max_new: int, round_index: int = 0
+) -> int:
     """transformers: one ``generate(num_return_sequences=n)`` per prompt."""
-    torch.manual_seed(SEED)
+    torch.manual_seed(SEED + 1000 * round_index)
     eos = set(loaded.eos_token_ids)
     return sum(
         real_tokens(_hf_call(loaded, loaded.encode_prompt(p), n, max_new), eos) for p in prompts
     )
 
 
-def run_hf_separate(loaded: LoadedModel, prompts: list[str], n: int, max_new: int) -> int:
+def run_hf_separate(
+    loaded: LoadedModel, prompts: list[str], n: int, max_new: int, round_index: int = 0
+) -> int:
     """transformers: ``n`` separate ``generate`` calls per prompt."""
-    torch.manual_seed(SEED)
+    torch.manual_seed(SEED + 1000 * round_index)
     eos = set(loaded.eos_token_ids)
     total = 0
     for prompt in prompts:
@@ -201,13 +213,15 @@ def run_hf_separate(loaded: LoadedModel, prompts: list[str], n: int, max_new: in
     return total
 
 
-Runner = Callable[[], int]
+#: ``runner(round_index) -> real tokens generated``; each round may use other seeds.
+Runner = Callable[[int], int]
 
 
 def measure_interleaved(runners: dict[str, Runner], runs: int) -> dict[str, dict[str, float]]:
     """Median tokens/s, seconds and peak RSS delta of each runner over ``runs`` rounds.
 
-    Round r runs the runners in order, round r + 1 in reverse order.
+    Round r runs the runners in order, round r + 1 in reverse order. ``tokens`` is the
+    mean per round.
     """
     samples: dict[str, list[tuple[float, float, float, int]]] = {name: [] for name in runners}
     names = list(runners)
@@ -215,7 +229,7 @@ def measure_interleaved(runners: dict[str, Runner], runs: int) -> dict[str, dict
         for name in names if round_index % 2 == 0 else names[::-1]:
             with PeakRSS() as rss:
                 started = time.perf_counter()
-                tokens = runners[name]()
+                tokens = runners[name](round_index)
                 elapsed = time.perf_counter() - started
             samples[name].append((tokens / elapsed, elapsed, rss.peak_mib, tokens))
     return {
@@ -223,7 +237,7 @@ def measure_interleaved(runners: dict[str, Runner], runs: int) -> dict[str, dict
             "tps": statistics.median(s[0] for s in rows),
             "seconds": statistics.median(s[1] for s in rows),
             "peak_mib": statistics.median(s[2] for s in rows),
-            "tokens": rows[-1][3],
+            "tokens": statistics.mean(s[3] for s in rows),
             "runs": len(rows),
         }
         for name, rows in samples.items()
@@ -248,6 +262,7 @@ def bench_dtype(
     loaded: LoadedModel,
     dtype_name: str,
     prompts: list[str],
+    n1_prompts: list[str],
     args: argparse.Namespace,
     gflops: dict[str, float],
     flops_per_token: int,
@@ -266,8 +281,10 @@ def bench_dtype(
     for n in [int(x) for x in args.ns.split(",")]:
         runs = args.small_runs if n == 1 else args.large_runs
 
-        def bind(runner: Callable[..., int], chosen: list[str] = prompts, k: int = n) -> Runner:
-            return lambda: runner(loaded, chosen, k, max_new)
+        chosen = prompts if n > 1 else n1_prompts
+
+        def bind(runner: Callable[..., int], chosen: list[str] = chosen, k: int = n) -> Runner:
+            return lambda i: runner(loaded, chosen, k, max_new, round_index=i)
 
         runners: dict[str, Runner] = {"engine": bind(run_engine)}
         if args.before is not None:
@@ -305,10 +322,16 @@ def bench_batching(loaded: LoadedModel, dtype_name: str, args: argparse.Namespac
     outputs: dict[str, list[list[engine.GeneratedSample]]] = {}
 
     def many(rows: int, name: str) -> Runner:
-        def run() -> int:
+        def run(round_index: int) -> int:
             samples = engine.generate_many(
-                loaded, prompts, n=n, processor=processor, greedy=False,
-                max_new_tokens=max_new, seed=SEED, max_batch_rows=rows,
+                loaded,
+                prompts,
+                n=n,
+                processor=processor,
+                greedy=False,
+                max_new_tokens=max_new,
+                seed=SEED,
+                max_batch_rows=rows,
             )
             outputs[name] = samples
             return sum(s.generated_tokens for group in samples for s in group)
@@ -349,17 +372,23 @@ def bench_speculative(loaded: LoadedModel, dtype_name: str, args: argparse.Names
     outputs: dict[str, list[list[int]]] = {}
     stats = {"passes": 0, "drafted": 0, "accepted": 0}
 
-    def plain() -> int:
+    def plain(round_index: int = 0) -> int:
         outputs["plain"] = [
             list(s.token_ids)
-            for [s] in engine.generate_many(
-                loaded, prompts, n=1, processor=None, greedy=True, max_new_tokens=max_new,
+            for prompt in prompts
+            for s in engine.generate(
+                loaded,
+                prompt,
+                n=1,
+                processor=None,
+                greedy=True,
+                max_new_tokens=max_new,
                 seed=0,
             )
         ]
         return sum(len(t) for t in outputs["plain"])
 
-    def speculative() -> int:
+    def speculative(round_index: int = 0) -> int:
         outputs["speculative"] = []
         for key in stats:
             stats[key] = 0
@@ -372,18 +401,21 @@ def bench_speculative(loaded: LoadedModel, dtype_name: str, args: argparse.Names
                 stats[key] += getattr(run, key)
         return sum(len(t) for t in outputs["speculative"])
 
-    def hf_plain() -> int:
+    def hf_plain(round_index: int = 0) -> int:
         rows = [
-            _hf_call(loaded, loaded.encode_prompt(p), 1, max_new, do_sample=False)
-            for p in prompts
+            _hf_call(loaded, loaded.encode_prompt(p), 1, max_new, do_sample=False) for p in prompts
         ]
         outputs["hf_greedy"] = [r[0, : real_tokens(r, eos)].tolist() for r in rows]
         return sum(len(t) for t in outputs["hf_greedy"])
 
-    def hf_lookup() -> int:
+    def hf_lookup(round_index: int = 0) -> int:
         rows = [
             _hf_call(
-                loaded, loaded.encode_prompt(p), 1, max_new, do_sample=False,
+                loaded,
+                loaded.encode_prompt(p),
+                1,
+                max_new,
+                do_sample=False,
                 prompt_lookup_num_tokens=k,
             )
             for p in prompts
@@ -398,13 +430,16 @@ def bench_speculative(loaded: LoadedModel, dtype_name: str, args: argparse.Names
     results = measure_interleaved(runners, args.spec_runs)
     print(
         f"\n[speculative decoding, {dtype_name}: greedy N=1, {len(prompts)} prompts, "
-        f"max_new_tokens {max_new}, prompt lookup of {k} tokens (n-grams 3..1)]"
+        f"max_new_tokens {max_new}, one prompt at a time, prompt lookup of up to {k} tokens "
+        f"after a {MIN_NGRAM}..{MAX_NGRAM}-token match]"
     )
     print(f"{'decoder':<12} {'tok/s':>8} {'s':>7} {'tokens':>7} {'runs':>4}  notes")
     for name, r in results.items():
         note = ""
         if name == "speculative":
             note = f"speculative/plain = {r['tps'] / results['plain']['tps']:.2f}x"
+        elif name == "hf_greedy":
+            note = f"plain/hf_greedy = {results['plain']['tps'] / r['tps']:.2f}x (same tokens)"
         elif name == "hf_lookup":
             note = f"hf_lookup/hf_greedy = {r['tps'] / results['hf_greedy']['tps']:.2f}x"
         print(
@@ -416,8 +451,11 @@ def bench_speculative(loaded: LoadedModel, dtype_name: str, args: argparse.Names
     tokens = sum(len(t) for t in outputs["speculative"])
     print(
         f"identical to plain greedy: {same}"
-        + (f"; plain = transformers greedy: {outputs['plain'] == outputs['hf_greedy']}"
-           if "hf_greedy" in outputs else "")
+        + (
+            f"; plain = transformers greedy: {outputs['plain'] == outputs['hf_greedy']}"
+            if "hf_greedy" in outputs
+            else ""
+        )
         + f"; {stats['passes']} forward passes for {tokens} tokens, drafts accepted "
         f"{stats['accepted']}/{stats['drafted']} ({100 * rate:.0f}%)"
     )
@@ -430,6 +468,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--ns", type=str, default="1,16,64")
     parser.add_argument("--dtypes", type=str, default="fp32,bf16")
+    parser.add_argument("--n1-prompts", type=int, default=4, help="prompts at N = 1")
     parser.add_argument("--small-runs", type=int, default=3, help="runs for N = 1")
     parser.add_argument("--large-runs", type=int, default=1, help="runs for N > 1")
     parser.add_argument("--separate-prompts", type=int, default=1, help="prompts for hf_separate")
@@ -444,7 +483,7 @@ def main() -> None:
     parser.add_argument("--spec-prompts", type=int, default=4)
     parser.add_argument("--spec-max-new-tokens", type=int, default=96)
     parser.add_argument("--spec-runs", type=int, default=1)
-    parser.add_argument("--speculative-tokens", type=int, default=4)
+    parser.add_argument("--speculative-tokens", type=int, default=6)
     parser.add_argument("--spec-dtypes", type=str, default="fp32", help="'' to skip")
     parser.add_argument("--skip-hf-speculative", action="store_true")
     args = parser.parse_args()
@@ -460,8 +499,11 @@ def main() -> None:
 
     torch.set_grad_enabled(False)
     base = get_model(MODEL, cache_dir=ROOT / "var" / "models", device="cpu")
-    problems = generate_arithmetic(ArithmeticConfig(size=args.prompts, seed=0))
-    prompts = [base.render_prompt(p.prompt) for p in problems]
+    problems = generate_arithmetic(
+        ArithmeticConfig(size=max(args.prompts, args.n1_prompts), seed=0)
+    )
+    rendered = [base.render_prompt(p.prompt) for p in problems]
+    prompts, n1_prompts = rendered[: args.prompts], rendered[: args.n1_prompts]
     params = sum(p.numel() for p in base.model.parameters())
     flops_per_token = 2 * params
     gflops = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
@@ -475,9 +517,11 @@ def main() -> None:
         f"bf16 {gflops['bf16']:.1f} GFLOP/s"
     )
     print(
-        f"{len(prompts)} arithmetic prompts, max_new_tokens {args.max_new_tokens}, "
-        f"temperature {TEMPERATURE}, top_p {TOP_P}, top_k 0; generators interleaved, medians "
-        f"of {args.small_runs} runs for N = 1, {args.large_runs} for N > 1; hf_separate "
+        f"{len(prompts)} arithmetic prompts ({len(n1_prompts)} at N = 1, where samples are "
+        f"short and vary most), max_new_tokens {args.max_new_tokens}, temperature "
+        f"{TEMPERATURE}, top_p {TOP_P}, top_k 0; generators interleaved, each round with new "
+        f"seeds, medians of {args.small_runs} rounds for N = 1, {args.large_runs} for N > 1 "
+        "(tokens: mean per round); hf_separate "
         f"(N calls of generate) on the first {args.separate_prompts} prompt(s), one run, "
         "not at N = 1 (there it is hf_generate)"
     )
@@ -489,7 +533,7 @@ def main() -> None:
     models: dict[str, LoadedModel] = {"fp32": base}
     for dtype_name in args.dtypes.split(","):
         loaded = models.setdefault(dtype_name, bf16_copy(base))
-        ratio = bench_dtype(loaded, dtype_name, prompts, args, gflops, flops_per_token)
+        ratio = bench_dtype(loaded, dtype_name, prompts, n1_prompts, args, gflops, flops_per_token)
         if ratio is not None:
             ratio64[dtype_name] = ratio
     for dtype_name in filter(None, args.batch_dtypes.split(",")):

@@ -4,9 +4,9 @@ Every draw is an inverse-CDF lookup with one uniform number per row: the row's t
 the first whose cumulative probability exceeds ``u`` times the total. That is an exact
 draw from the row's distribution, whichever path computed it (the top-M fast path of
 ``workers.runtime.truncation`` or the processor over the whole vocabulary), and it lets
-the engine decide which uniform a row gets: sample ``i`` of a prompt always uses the
-``i``-th number of that prompt's generator at each step, so its tokens do not depend on
-how rows are ordered, batched with other prompts, or split after running out of memory.
+the engine decide which uniform a row gets: sample ``i`` of a request always uses entry
+``i`` of ``step_uniforms(seed, step, ...)``, so its tokens do not depend on how rows are
+ordered, batched with other prompts or split after running out of memory, nor on ``n``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,30 @@ if TYPE_CHECKING:
     import torch
 
     Processor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def step_uniforms(seed: int, step: int, count: int) -> torch.Tensor:
+    """``count`` float64 uniforms in ``[0, 1)`` for one step of a request (CPU).
+
+    Entry ``i`` is sample ``i``'s draw at ``step``. A CPU generator is seeded from
+    ``(seed, step)`` (SplitMix64), and float64 ``rand`` on CPU fills values in order, so
+    entry ``i`` is the same whatever ``count``: a sample's tokens depend on its request's
+    seed and its index only, not on ``n``, the batch, or the device.
+
+    >>> bool((step_uniforms(7, 3, 8)[:5] == step_uniforms(7, 3, 5)).all())
+    True
+    """
+    import torch
+
+    state = (int(seed) * 0x9E3779B97F4A7C15 + int(step) + 1) & _MASK64
+    state = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    state = ((state ^ (state >> 27)) * 0x94D049BB133111EB) & _MASK64
+    generator = torch.Generator()
+    generator.manual_seed(state ^ (state >> 31))
+    return torch.rand(count, generator=generator, dtype=torch.float64)
 
 
 def inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
@@ -138,5 +162,3 @@ def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 def _count(stats: dict[str, int] | None, key: str, value: int) -> None:
     if stats is not None:
         stats[key] = stats.get(key, 0) + value
-
-

@@ -79,9 +79,7 @@ def test_it_moves_live_rows_from_the_end_into_finished_rows(tiny: LoadedModel) -
 
 
 def test_it_grows_its_columns_keeping_the_live_rows(tiny: LoadedModel) -> None:
-    cache = RowCache(
-        tiny.model, 3, 20, dtype=torch.float32, device=torch.device("cpu"), reserved=4
-    )
+    cache = RowCache(tiny.model, 3, 20, dtype=torch.float32, device=torch.device("cpu"), reserved=4)
     cache.write_prompt(slice(0, 3), _prefilled(tiny, 2), 1)
     cache.column = 3
     cache.keep_rows([0, 2])

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from strategies.sampling import DecodingConfig, build_processor
-from workers.runtime import engine
+from workers.runtime import batch
 from workers.runtime.engine import GeneratedSample, generate, generate_many
 from workers.runtime.kv_cache import RowCache
 from workers.runtime.models import LoadedModel
@@ -51,7 +51,7 @@ def _constrained(tiny: LoadedModel, max_rows: int, **kwargs: Any) -> LoadedModel
 def _ends_some_rows_early(tiny: LoadedModel) -> Any:
     """Forbid end-of-sequence except for the first batch row at positions 2 and 5."""
     eos = tiny.eos_token_ids[0]
-    base = build_processor(DecodingConfig(temperature=0.9, top_p=0.95))
+    base = build_processor(DecodingConfig(temperature=0.9, top_k=10, top_p=0.95))
 
     def process(scores: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         scores = base(scores, positions)
@@ -124,10 +124,10 @@ def test_it_splits_the_batch_when_its_cache_cannot_be_allocated(
                 raise RuntimeError(CPU_OOM)
             super().__init__(model, rows, *args, **kwargs)
 
-    processor = build_processor(DecodingConfig(temperature=0.9))
+    processor = build_processor(DecodingConfig(temperature=0.9, top_k=10))
     prompt = tiny.render_prompt("Hi")
     expected = generate(tiny, prompt, processor=processor, **{**OPTIONS, "n": 5})
-    monkeypatch.setattr(engine, "RowCache", SmallMemoryCache)
+    monkeypatch.setattr(batch, "RowCache", SmallMemoryCache)
 
     samples = generate(tiny, prompt, processor=processor, **{**OPTIONS, "n": 5})
 
@@ -135,10 +135,37 @@ def test_it_splits_the_batch_when_its_cache_cannot_be_allocated(
     assert attempts == [5, 2, 2, 1]
 
 
+def test_it_decodes_a_batch_again_when_its_cache_cannot_grow(
+    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grown: list[int] = []
+
+    class NoRoomToGrow(RowCache):
+        def reserve(self, columns: int) -> None:
+            if columns > self.columns and self.rows > 2:
+                grown.append(self.rows)
+                raise RuntimeError(CPU_OOM)
+            super().reserve(columns)
+
+    processor = build_processor(DecodingConfig(temperature=0.9, top_k=10))
+    prompts = [tiny.render_prompt(text) for text in ("Hi", "What is 12 + 30?")]
+    options = {**OPTIONS, "n": 3}
+    expected = generate_many(tiny, prompts, processor=processor, **options)
+    monkeypatch.setattr(batch, "INITIAL_TOKENS", 3)
+    monkeypatch.setattr(batch, "RowCache", NoRoomToGrow)
+
+    many = generate_many(tiny, prompts, processor=processor, **options)
+
+    assert grown == [6, 3]  # 6 rows, then 3, could not grow; then batches of 1
+    for got, want in zip(many, expected, strict=True):
+        _same(got, want)
+
+
 def test_it_raises_when_a_single_row_does_not_fit(tiny: LoadedModel) -> None:
     with pytest.raises(RuntimeError, match="can't allocate memory"):
-        generate(_constrained(tiny, max_rows=0), tiny.render_prompt("Hi"), processor=None,
-                 **OPTIONS)
+        generate(
+            _constrained(tiny, max_rows=0), tiny.render_prompt("Hi"), processor=None, **OPTIONS
+        )
 
 
 def test_it_does_not_retry_other_errors(tiny: LoadedModel) -> None:
@@ -151,5 +178,5 @@ def test_it_does_not_retry_other_errors(tiny: LoadedModel) -> None:
     broken = dataclasses.replace(tiny, model=Broken(tiny.model, max_rows=100))
     with pytest.raises(RuntimeError, match="shape mismatch"):
         generate(broken, tiny.render_prompt("Hi"), processor=None, **OPTIONS)
-    assert not engine.is_out_of_memory(RuntimeError("shape mismatch"))
-    assert engine.is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory."))
+    assert not batch.is_out_of_memory(RuntimeError("shape mismatch"))
+    assert batch.is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory."))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.workers.runtime.helpers import hf_greedy
+from tests.workers.runtime.helpers import batch_sizes, hf_greedy
 from workers.runtime.engine import generate, generate_many
 from workers.runtime.models import LoadedModel
 from workers.runtime.speculative import greedy_speculative, propose
@@ -30,10 +30,19 @@ def test_it_matches_plain_greedy_and_transformers(tiny: LoadedModel, draft_token
     accepted = 0
     for text in TEXTS:
         prompt = tiny.render_prompt(text)
-        [plain] = generate(tiny, prompt, n=1, processor=None, greedy=True, max_new_tokens=30,
-                           seed=0)
-        [fast] = generate(tiny, prompt, n=1, processor=None, greedy=True, max_new_tokens=30,
-                          seed=0, speculative_tokens=draft_tokens)
+        [plain] = generate(
+            tiny, prompt, n=1, processor=None, greedy=True, max_new_tokens=30, seed=0
+        )
+        [fast] = generate(
+            tiny,
+            prompt,
+            n=1,
+            processor=None,
+            greedy=True,
+            max_new_tokens=30,
+            seed=0,
+            speculative_tokens=draft_tokens,
+        )
         tokens, logprobs, finish, stats = greedy_speculative(
             tiny, tiny.encode_prompt(prompt), max_new_tokens=30, draft_tokens=draft_tokens
         )
@@ -50,35 +59,74 @@ def test_it_matches_plain_greedy_and_transformers(tiny: LoadedModel, draft_token
 
 def test_it_stops_on_stop_strings_and_eos_like_plain_greedy(tiny: LoadedModel) -> None:
     prompts = [tiny.render_prompt(text) for text in TEXTS]
-    plain = generate_many(tiny, prompts, n=2, processor=None, greedy=True, max_new_tokens=25,
-                          seed=0)
+    plain = generate_many(
+        tiny, prompts, n=2, processor=None, greedy=True, max_new_tokens=25, seed=0
+    )
     # A stop string taken from the middle of a greedy continuation.
     stop = plain[4][0].text[10:14]
     assert stop.strip()
 
+    reasons = set()
     for max_new in (1, 7, 25):
-        options = {"n": 2, "processor": None, "greedy": True, "max_new_tokens": max_new,
-                   "seed": 0, "stop_strings": (stop,)}
-        expected = generate_many(tiny, prompts, **options)
-        fast = generate_many(tiny, prompts, speculative_tokens=5, **options)
-        for got, want in zip(fast, expected, strict=True):
+        options = {
+            "n": 2,
+            "processor": None,
+            "greedy": True,
+            "max_new_tokens": max_new,
+            "seed": 0,
+            "stop_strings": (stop,),
+        }
+        for prompt in prompts:
+            want = generate(tiny, prompt, **options)
+            got = generate(tiny, prompt, speculative_tokens=5, **options)
             assert [s.token_ids for s in got] == [s.token_ids for s in want]
             assert [s.text for s in got] == [s.text for s in want]
             assert [s.finish_reason for s in got] == [s.finish_reason for s in want]
-    assert "stop" in {s.finish_reason for group in expected for s in group}
+            reasons.update(s.finish_reason for s in got)
+    assert "stop" in reasons
+
+
+def test_it_drafts_only_for_a_greedy_row_that_decodes_alone(tiny: LoadedModel) -> None:
+    prompts = [tiny.render_prompt(text) for text in TEXTS[-2:]]
+    options = {"n": 1, "processor": None, "greedy": True, "max_new_tokens": 12, "seed": 0}
+
+    with batch_sizes(tiny.model) as alone:
+        generate(tiny, prompts[1], speculative_tokens=4, **options)
+    with batch_sizes(tiny.model) as together:
+        many = generate_many(tiny, prompts, speculative_tokens=4, **options)
+    plain = generate_many(tiny, prompts, **options)
+
+    assert max(width for _, width in alone[1:]) > 1  # drafts verified in one pass
+    # two rows batched, no drafts
+    assert [width for _, width in together[2:]] == [1] * (len(together) - 2)
+    assert [g[0].token_ids for g in many] == [g[0].token_ids for g in plain]
 
 
 def test_it_leaves_sampled_requests_to_the_batch(tiny: LoadedModel) -> None:
     prompts = [tiny.render_prompt(text) for text in TEXTS[:2]]
     options = {"n": 3, "processor": None, "max_new_tokens": 6, "seed": 4}
     plain = generate_many(tiny, prompts, greedy_per_prompt=[True, False], greedy=False, **options)
-    fast = generate_many(tiny, prompts, greedy_per_prompt=[True, False], greedy=False,
-                         speculative_tokens=3, **options)
+    fast = generate_many(
+        tiny,
+        prompts,
+        greedy_per_prompt=[True, False],
+        greedy=False,
+        speculative_tokens=3,
+        **options,
+    )
 
     assert [[s.token_ids for s in g] for g in fast] == [[s.token_ids for s in g] for g in plain]
 
 
 def test_it_rejects_a_negative_draft(tiny: LoadedModel) -> None:
     with pytest.raises(ValueError, match="speculative_tokens"):
-        generate(tiny, tiny.render_prompt("Hi"), n=1, processor=None, greedy=True,
-                 max_new_tokens=3, seed=0, speculative_tokens=-1)
+        generate(
+            tiny,
+            tiny.render_prompt("Hi"),
+            n=1,
+            processor=None,
+            greedy=True,
+            max_new_tokens=3,
+            seed=0,
+            speculative_tokens=-1,
+        )
