@@ -191,6 +191,12 @@ STRATLAB_EXTRA_MODELS = env_json_dict("STRATLAB_EXTRA_MODELS")
 STRATLAB_DEFAULT_MODEL = env_str("STRATLAB_DEFAULT_MODEL", "smollm2-135m-instruct")
 # Problems per generation task: a killed worker loses at most one chunk.
 STRATLAB_CHUNK_SIZE = env_int("STRATLAB_CHUNK_SIZE", 4)
+# Rows the engine decodes in one batch (the samples of several problems and pools of a
+# chunk share batches); it halves on out-of-memory.
+STRATLAB_MAX_BATCH_ROWS = env_int("STRATLAB_MAX_BATCH_ROWS", 128)
+# Draft tokens per step for a greedy prompt that decodes alone (prompt lookup; the
+# output is the same as plain greedy decoding); 0 turns it off.
+STRATLAB_SPECULATIVE_TOKENS = env_int("STRATLAB_SPECULATIVE_TOKENS", 6)
 
 # --- Code sandbox (workers/sandbox): runners per cpu worker process; without
 # namespace isolation (see README) code is refused unless the operator opts in here.

@@ -3,9 +3,10 @@
 Concurrency contract (written once, here):
 
 * Tasks take ids, never objects, and work in chunks: one generation task covers
-  one sample pool and a slice of problems, so a killed worker loses at most that
-  chunk. Messages are acknowledged late with prefetch 1; a redelivered task simply
-  runs again.
+  a slice of problems for the sample pools of one model (their samples share the
+  engine's batches), and stores each batch's samples as soon as it is decoded, so
+  a killed worker loses at most the batch in flight. Messages are acknowledged
+  late with prefetch 1; a redelivered task simply runs again.
 * Every write is keyed: samples by (pool, problem, index), verdicts by (sample,
   verifier), results by (strategy, problem), completion markers by (pool,
   problem). A second delivery finds the rows there and adds none; generation
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from celery import shared_task
 from django.conf import settings
@@ -63,62 +65,160 @@ def stop_strings_for(loaded: LoadedModel, scheme: str, problem: Problem) -> tupl
     return ()
 
 
-def _sample_problem(
-    loaded: LoadedModel, pool: SamplePool, problem: Problem, n: int, *, score: bool
-) -> None:
-    """Generate the missing samples 0..n-1 of one problem and store them, with
-    self-evaluation scores when the experiment asks for them."""
-    decoding = DecodingConfig(
+def _decoding(pool: SamplePool) -> DecodingConfig:
+    return DecodingConfig(
         **{k: tuple(v) if isinstance(v, list) else v for k, v in pool.decoding.items()}
     )
-    scheme = pool.scheme_name
-    if not services.is_pool_problem_done(pool.pk, problem.pk, n):
-        have = services.existing_sample_indices(pool.pk, problem.pk)
-        # The whole batch of n is drawn again so that a pool grown later (8 -> 16)
-        # keeps its first samples; indices already stored are not written again.
-        candidates = schemes.pool_candidates(
-            loaded,
-            scheme=scheme,
-            scheme_config=pool.prompt_config,
-            decoding=decoding,
-            problem_prompt=problem.prompt,
-            n=1 if decoding.is_greedy and not pool.decoder else n,
-            seed=problem_seed(pool.seed, problem.index),
-            decoder=pool.decoder,
-            problem_metadata=problem.metadata,
-            stop_strings=stop_strings_for(loaded, scheme, problem),
-        )
-        services.record_samples(
-            pool.pk,
-            problem.pk,
-            [
-                services.SampleRecord(
-                    index=i,
-                    text=c.text,
-                    prompt_tokens=c.prompt_tokens,
-                    generated_tokens=c.generated_tokens,
-                    logprob_sum=c.logprob_sum,
-                    finish_reason=c.finish_reason,
-                    seconds=c.seconds,
-                )
-                for i, c in enumerate(candidates)
-                if i not in have
-            ],
-            requested=n,
-        )
-        # Refinement scores its candidates by self-evaluation as it goes: keep them.
-        given = {i: c.score for i, c in enumerate(candidates) if c.score is not None}
-        if scheme == "refine" and given:
-            ids = dict(Sample.objects.filter(pool=pool, problem=problem)
-                       .values_list("index", "pk"))
-            verification.record_scores([(ids[i], v) for i, v in given.items() if i in ids])
-    if score:
-        pending = services.samples_without_scores(pool.pk, problem.pk, n)
-        if pending:
-            values = schemes.self_eval_scores(loaded, problem.prompt, [t for _, t in pending])
-            verification.record_scores(
-                [(sample_id, v) for (sample_id, _), v in zip(pending, values, strict=True)]
+
+
+def _pool_n(pool: SamplePool, n: int) -> int:
+    """Candidates to generate: one for a greedy pool (the N would be identical)."""
+    return 1 if _decoding(pool).is_greedy and not pool.decoder else n
+
+
+def _store_candidates(
+    pool: SamplePool, problem: Problem, n: int, candidates: Sequence[schemes.PoolCandidate]
+) -> None:
+    """Store the candidates of indices not stored yet and mark the problem generated
+    for ``n``; refinement's self-evaluation scores are kept as verdicts."""
+    # The whole batch of n is drawn again so that a pool grown later (8 -> 16)
+    # keeps its first samples; indices already stored are not written again.
+    have = services.existing_sample_indices(pool.pk, problem.pk)
+    services.record_samples(
+        pool.pk,
+        problem.pk,
+        [
+            services.SampleRecord(
+                index=i,
+                text=c.text,
+                prompt_tokens=c.prompt_tokens,
+                generated_tokens=c.generated_tokens,
+                logprob_sum=c.logprob_sum,
+                finish_reason=c.finish_reason,
+                seconds=c.seconds,
             )
+            for i, c in enumerate(candidates)
+            if i not in have
+        ],
+        requested=n,
+    )
+    given = {i: c.score for i, c in enumerate(candidates) if c.score is not None}
+    if pool.scheme_name == "refine" and given:
+        ids = dict(Sample.objects.filter(pool=pool, problem=problem).values_list("index", "pk"))
+        verification.record_scores([(ids[i], v) for i, v in given.items() if i in ids])
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One (pool, problem) of a chunk that lacks samples."""
+
+    pool: SamplePool
+    problem: Problem
+    n: int
+
+
+def _problem_names(items: Sequence[_Work]) -> str:
+    indices = sorted({w.problem.index for w in items})
+    label = "problem" if len(indices) == 1 else "problems"
+    return f"{label} {', '.join(str(i) for i in indices)}"
+
+
+def _batched_groups(
+    loaded: LoadedModel, items: Sequence[_Work], max_rows: int
+) -> list[list[tuple[_Work, schemes.SampleJob]]]:
+    """Sample jobs of single-call pools packed in order into groups of at most
+    ``max_rows`` batch rows (a job larger than that is a group of its own, which the
+    engine splits)."""
+    groups: list[list[tuple[_Work, schemes.SampleJob]]] = []
+    rows = 0
+    for work in items:
+        pool = work.pool
+        job = schemes.sample_job(
+            scheme=pool.scheme_name,
+            scheme_config=pool.prompt_config,
+            decoding=_decoding(pool),
+            problem_prompt=work.problem.prompt,
+            n=_pool_n(pool, work.n),
+            seed=problem_seed(pool.seed, work.problem.index),
+            problem_metadata=work.problem.metadata,
+            stop_strings=stop_strings_for(loaded, pool.scheme_name, work.problem),
+        )
+        if not groups or rows + job.rows() > max_rows:
+            groups.append([])
+            rows = 0
+        groups[-1].append((work, job))
+        rows += job.rows()
+    return groups
+
+
+def _generate(experiment_id: int, loaded: LoadedModel, items: Sequence[_Work]) -> bool:
+    """Generate and store the samples of every (pool, problem); False when the
+    experiment stopped or failed on the way.
+
+    Single-call pools (most strategies) decode together: the jobs of several problems
+    and pools, with their own samplers and seeds, share the engine's batches; each
+    job's samples are those it gets decoded alone. Multi-call schemes and beam decoders
+    run problem by problem.
+    """
+    max_rows = settings.STRATLAB_MAX_BATCH_ROWS
+    speculative = settings.STRATLAB_SPECULATIVE_TOKENS
+    together = [w for w in items if schemes.decodes_in_one_batch(w.pool.scheme_name,
+                                                                 w.pool.decoder)]
+    alone = [w for w in items if w not in together]
+    for group in _batched_groups(loaded, together, max_rows):
+        if not services.is_active(experiment_id):
+            return False
+        try:
+            pools = schemes.sample_many(
+                loaded,
+                [job for _, job in group],
+                max_batch_rows=max_rows,
+                speculative_tokens=speculative,
+            )
+        except (ValueError, RuntimeError) as exc:
+            services.fail_experiment(
+                experiment_id,
+                f"Generation failed on {_problem_names([w for w, _ in group])}: {exc}",
+            )
+            return False
+        for (work, _), candidates in zip(group, pools, strict=True):
+            _store_candidates(work.pool, work.problem, work.n, candidates)
+    for work in alone:
+        if not services.is_active(experiment_id):
+            return False
+        pool = work.pool
+        try:
+            candidates = schemes.pool_candidates(
+                loaded,
+                scheme=pool.scheme_name,
+                scheme_config=pool.prompt_config,
+                decoding=_decoding(pool),
+                problem_prompt=work.problem.prompt,
+                n=_pool_n(pool, work.n),
+                seed=problem_seed(pool.seed, work.problem.index),
+                decoder=pool.decoder,
+                problem_metadata=work.problem.metadata,
+                stop_strings=stop_strings_for(loaded, pool.scheme_name, work.problem),
+                max_batch_rows=max_rows,
+                speculative_tokens=speculative,
+            )
+        except (ValueError, RuntimeError) as exc:
+            services.fail_experiment(
+                experiment_id, f"Generation failed on {_problem_names([work])}: {exc}"
+            )
+            return False
+        _store_candidates(pool, work.problem, work.n, candidates)
+    return True
+
+
+def _score_problem(loaded: LoadedModel, pool: SamplePool, problem: Problem, n: int) -> None:
+    """Self-evaluation scores for the problem's samples 0..n-1 that lack one."""
+    pending = services.samples_without_scores(pool.pk, problem.pk, n)
+    if pending:
+        values = schemes.self_eval_scores(loaded, problem.prompt, [t for _, t in pending])
+        verification.record_scores(
+            [(sample_id, v) for (sample_id, _), v in zip(pending, values, strict=True)]
+        )
 
 
 def _judge_problem(
@@ -131,7 +231,10 @@ def _judge_problem(
         return
     config = registry.get("judge").config_class(**experiment.verifier_config)
     generator = schemes.EngineGenerator(
-        loaded, DecodingConfig(temperature=0.0, max_new_tokens=config.max_new_tokens)
+        loaded,
+        DecodingConfig(temperature=0.0, max_new_tokens=config.max_new_tokens),
+        max_batch_rows=settings.STRATLAB_MAX_BATCH_ROWS,
+        speculative_tokens=settings.STRATLAB_SPECULATIVE_TOKENS,
     )
     texts = [text for _, text in pending]
     reference = problem.answer or None
@@ -147,49 +250,83 @@ def _judge_problem(
 
 
 @shared_task(name="workers.tasks.generate_chunk")
-def generate_chunk(experiment_id: int, pool_id: int, problem_ids: Sequence[int], n: int) -> None:
-    """Sample ``n`` candidates for each problem of the slice that lacks them."""
+def generate_chunk(
+    experiment_id: int, demands: Sequence[Sequence[int]], problem_ids: Sequence[int]
+) -> None:
+    """Sample each pool's candidates for the problems of the slice that lack them.
+
+    ``demands`` holds ``[pool id, n]`` pairs, pools of one model (``enqueue_experiment``
+    groups them), so that their samples decode in shared batches. Then score and judge
+    where the experiment asks, and hand each pool's slice to verification.
+    """
     services.claim_experiment(experiment_id)
     if not services.is_active(experiment_id):
         return
-    pool = SamplePool.objects.get(pk=pool_id)
     experiment = Experiment.objects.get(pk=experiment_id)
+    pools = SamplePool.objects.in_bulk([pool_id for pool_id, _ in demands])
     judge = (verification.verifier_for(experiment)
              if experiment.verifier in verification.MODEL_VERIFIERS else None)
-    missing = services.problems_needing_work(
-        pool_id, problem_ids, n, scores=experiment.self_eval, judge=judge
-    )
-    if missing:
-        try:
-            loaded = get_model(
-                pool.model_name,
-                cache_dir=settings.STRATLAB_MODEL_CACHE,
-                extra=settings.STRATLAB_EXTRA_MODELS,
-            )
-        except ModelLoadError as exc:
-            reason = f"Model {pool.model_name!r} failed to load: {exc}"
-            services.fail_experiment(experiment_id, reason)
+    by_model: dict[str, list[tuple[SamplePool, int]]] = {}
+    for pool_id, n in demands:
+        by_model.setdefault(pools[pool_id].model_name, []).append((pools[pool_id], n))
+    for model_name, demanded in by_model.items():
+        if not _generate_for_model(experiment, model_name, demanded, problem_ids, judge):
             return
-        for problem in missing:
-            if not services.is_active(experiment_id):
-                return
-            try:
-                _sample_problem(loaded, pool, problem, n, score=experiment.self_eval)
-            except (ValueError, RuntimeError) as exc:
-                services.fail_experiment(
-                    experiment_id, f"Generation failed on problem {problem.index}: {exc}"
-                )
-                return
+    for pool_id, _ in demands:
+        verify_chunk.delay(experiment_id, pool_id, list(problem_ids))
+
+
+def _generate_for_model(
+    experiment: Experiment,
+    model_name: str,
+    demanded: Sequence[tuple[SamplePool, int]],
+    problem_ids: Sequence[int],
+    judge: str | None,
+) -> bool:
+    """Generate, score and judge the slice for pools of one model; False when the
+    experiment stopped or failed."""
+    needs = [
+        (pool, n, services.problems_needing_work(
+            pool.pk, problem_ids, n, scores=experiment.self_eval, judge=judge
+        ))
+        for pool, n in demanded
+    ]
+    if not any(problems for _, _, problems in needs):
+        return True
+    try:
+        loaded = get_model(
+            model_name,
+            cache_dir=settings.STRATLAB_MODEL_CACHE,
+            extra=settings.STRATLAB_EXTRA_MODELS,
+        )
+    except ModelLoadError as exc:
+        services.fail_experiment(experiment.pk, f"Model {model_name!r} failed to load: {exc}")
+        return False
+    lacking = [
+        _Work(pool, problem, n)
+        for pool, n, problems in needs
+        for problem in services.problems_missing_samples(pool.pk, [p.pk for p in problems], n)
+    ]
+    # Problem by problem, each problem's pools side by side (e.g. top-H and min-p rows).
+    lacking.sort(key=lambda w: w.problem.index)
+    if not _generate(experiment.pk, loaded, lacking):
+        return False
+    for pool, n, problems in needs:
+        for problem in problems:
+            if not services.is_active(experiment.pk):
+                return False
+            if experiment.self_eval:
+                _score_problem(loaded, pool, problem, n)
             if judge is None:
                 continue
             try:
                 _judge_problem(loaded, experiment, pool, problem, n)
             except (ValueError, RuntimeError) as exc:
                 services.fail_experiment(
-                    experiment_id, f"Judging failed on problem {problem.index}: {exc}"
+                    experiment.pk, f"Judging failed on problem {problem.index}: {exc}"
                 )
-                return
-    verify_chunk.delay(experiment_id, pool_id, list(problem_ids))
+                return False
+    return True
 
 
 @shared_task(name="workers.tasks.verify_chunk")

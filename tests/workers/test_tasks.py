@@ -32,11 +32,16 @@ def worker_settings(settings: Any, extra_models: dict[str, str], model_cache_dir
 def run_all(experiment: Experiment) -> None:
     """Run every task of the experiment in order, as a worker would."""
     problem_ids = list(experiment.dataset.problems.values_list("pk", flat=True))
-    for strategy in experiment.strategies.all():
-        tasks.generate_chunk(experiment.pk, strategy.pool_id, problem_ids, strategy.n)
+    tasks.generate_chunk(experiment.pk, _demands(experiment), problem_ids)
     for strategy in experiment.strategies.all():
         tasks.verify_chunk(experiment.pk, strategy.pool_id, problem_ids)
     tasks.compute_metrics(experiment.pk)
+
+
+def _demands(experiment: Experiment) -> list[list[int]]:
+    from webapp.experiments.services import pool_demands
+
+    return [[pool_id, n] for pool_id, n in pool_demands(experiment).items()]
 
 
 def test_it_stores_each_sample_once_when_tasks_are_delivered_twice(worker_settings: Any,
@@ -97,8 +102,7 @@ def test_it_claims_the_metrics_stage_once(worker_settings: Any, team: Any) -> No
 
     experiment = make_experiment(team, n=2)
     problem_ids = list(experiment.dataset.problems.values_list("pk", flat=True))
-    for strategy in experiment.strategies.all():
-        tasks.generate_chunk(experiment.pk, strategy.pool_id, problem_ids, strategy.n)
+    tasks.generate_chunk(experiment.pk, _demands(experiment), problem_ids)
     from webapp.experiments.verification import record_verdicts
 
     assert not claim_metrics_if_verified(experiment.pk)
@@ -106,3 +110,97 @@ def test_it_claims_the_metrics_stage_once(worker_settings: Any, team: Any) -> No
         record_verdicts(experiment, strategy.pool_id, problem_ids)
     assert claim_metrics_if_verified(experiment.pk)
     assert not claim_metrics_if_verified(experiment.pk)
+
+
+def _mixed_samplers(team: Any, name: str) -> Experiment:
+    """Greedy, top-k and min-p pools (top-k keeps the random model's batch layouts from
+    turning last-bit differences into other tokens)."""
+    from webapp.experiments.specs import StrategySpec
+
+    return make_experiment(team, n=3, name=name, strategies=[
+        StrategySpec(temperature=0.0, selector="first"),
+        StrategySpec(temperature=1.0, top_k=10, selector="majority"),
+        StrategySpec(temperature=0.8, top_k=10, sampling={"min_p": 0.05}, selector="majority"),
+    ])
+
+
+def _texts() -> dict[tuple[int, int, int], str]:
+    return {(s.pool_id, s.problem_id, s.index): s.text for s in Sample.objects.all()}
+
+
+def test_it_decodes_a_chunks_pools_and_problems_in_shared_batches(
+    worker_settings: Any, team: Any, monkeypatch: Any
+) -> None:
+    from webapp.experiments.models import PoolProblem
+    from workers.runtime import schemes
+
+    calls: list[list[schemes.SampleJob]] = []
+    real = schemes.sample_many
+
+    def recording(loaded: Any, jobs: Any, **kwargs: Any) -> Any:
+        calls.append(list(jobs))
+        return real(loaded, jobs, **kwargs)
+
+    monkeypatch.setattr(schemes, "sample_many", recording)
+    experiment = _mixed_samplers(team, "together")
+    run_all(experiment)
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.FINISHED
+    # One batch: 3 problems x (greedy + top-k + min-p pools), 3 x (1 + 3 + 3) rows.
+    assert [len(jobs) for jobs in calls] == [9]
+    assert sum(job.rows() for job in calls[0]) == 21
+    together = _texts()
+    assert len(together) == 3 * (1 + 3 + 3)
+
+    # The same chunk with 4-row batches gives the same samples.
+    Sample.objects.all().delete()
+    PoolProblem.objects.all().delete()
+    calls.clear()
+    worker_settings.STRATLAB_MAX_BATCH_ROWS = 4
+    run_all(_mixed_samplers(team, "split"))
+    assert all(sum(job.rows() for job in jobs) <= 4 for jobs in calls)
+    assert len(calls) > 1
+    assert _texts() == together
+
+
+def test_it_stops_between_batches_when_the_experiment_fails(
+    worker_settings: Any, team: Any, monkeypatch: Any
+) -> None:
+    from workers.runtime import schemes
+
+    experiment = _mixed_samplers(team, "stopped")
+    real = schemes.sample_many
+    batches: list[list[schemes.SampleJob]] = []
+
+    def fail_after_first(loaded: Any, jobs: Any, **kwargs: Any) -> Any:
+        batches.append(list(jobs))
+        out = real(loaded, jobs, **kwargs)
+        Experiment.objects.filter(pk=experiment.pk).update(status=Experiment.Status.FAILED)
+        return out
+
+    monkeypatch.setattr(schemes, "sample_many", fail_after_first)
+    worker_settings.STRATLAB_MAX_BATCH_ROWS = 4
+    problem_ids = list(experiment.dataset.problems.values_list("pk", flat=True))
+    tasks.generate_chunk(experiment.pk, _demands(experiment), problem_ids)
+    # The first batch (problem 0's greedy and top-k pools: 1 + 3 rows) is stored;
+    # nothing after it is decoded.
+    assert len(batches) == 1
+    assert [job.rows() for job in batches[0]] == [1, 3]
+    assert Sample.objects.count() == 4
+
+
+def test_a_generation_error_names_the_problems_of_the_batch(
+    worker_settings: Any, team: Any, monkeypatch: Any
+) -> None:
+    from workers.runtime import schemes
+
+    def broken(loaded: Any, jobs: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the engine broke")
+
+    monkeypatch.setattr(schemes, "sample_many", broken)
+    experiment = _mixed_samplers(team, "broken")
+    problem_ids = list(experiment.dataset.problems.values_list("pk", flat=True))
+    tasks.generate_chunk(experiment.pk, _demands(experiment), problem_ids)
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.FAILED
+    assert experiment.error == "Generation failed on problems 0, 1, 2: the engine broke"

@@ -201,17 +201,25 @@ def model_choices() -> list[tuple[str, str]]:
 
 
 def enqueue_experiment(experiment_id: int) -> None:
-    """Send one generation task per (pool, slice of problems)."""
+    """Send one generation task per (model, slice of problems), covering every pool of
+    that model, so that the pools' samples share the engine's batches."""
     from kombu.exceptions import OperationalError
 
     from workers import tasks
 
     experiment = Experiment.objects.get(pk=experiment_id)
     chunks = problem_chunks(experiment, settings.STRATLAB_CHUNK_SIZE)
+    demands = pool_demands(experiment)
+    models = dict(
+        SamplePool.objects.filter(pk__in=demands).values_list("pk", "model_name")
+    )
+    by_model: dict[str, list[list[int]]] = {}
+    for pool_id, n in demands.items():
+        by_model.setdefault(models[pool_id], []).append([pool_id, n])
     try:
-        for pool_id, n in pool_demands(experiment).items():
+        for demanded in by_model.values():
             for chunk in chunks:
-                tasks.generate_chunk.delay(experiment_id, pool_id, chunk, n)
+                tasks.generate_chunk.delay(experiment_id, demanded, chunk)
     except OperationalError as exc:
         fail_experiment(experiment_id, f"Could not reach the task broker (Redis): {exc}")
 

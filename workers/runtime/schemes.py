@@ -28,7 +28,13 @@ from strategies.select.adaptive import AdaptiveConfig, should_stop
 from strategies.types import Candidate, Problem
 from strategies.verify.extract import extract_answer
 from strategies.verify.self_eval import SelfEvalConfig, render_self_eval, self_eval_score
-from workers.runtime.engine import generate, stable_seed
+from workers.runtime.engine import (
+    DEFAULT_MAX_BATCH_ROWS,
+    Processor,
+    Request,
+    generate_batch,
+    stable_seed,
+)
 from workers.runtime.scoring import yes_no_logprobs
 
 if TYPE_CHECKING:
@@ -55,37 +61,120 @@ class PoolCandidate:
     score: float | None = None
 
 
-def _sample(loaded: LoadedModel, user_text: str, decoding: DecodingConfig, n: int,
-            seed: int, stop_strings: Sequence[str] = ()) -> list[PoolCandidate]:
-    """N samples of one prompt; a temperature mix decodes each temperature as a group."""
-    prompt = loaded.render_prompt(user_text)
-    if decoding.temperature_mix:
+@dataclass(frozen=True)
+class SampleJob:
+    """N samples of one user prompt under one decoding configuration and seed.
+
+    A greedy configuration decodes one sample (the N would be identical).
+    """
+
+    user_text: str
+    decoding: DecodingConfig
+    n: int
+    seed: int
+    stop_strings: tuple[str, ...] = ()
+
+    def rows(self) -> int:
+        """Rows the job takes in a batch."""
+        return 1 if self.decoding.is_greedy else self.n
+
+
+def _requests(
+    loaded: LoadedModel, job: SampleJob, processors: dict[DecodingConfig, Processor]
+) -> list[tuple[Request, list[int]]]:
+    """The engine requests of one job, each with the sample indices it fills.
+
+    A temperature mix is one request per temperature: temperature ``j`` fills indices
+    ``j, j + len(mix), ...`` with seed ``stable_seed(seed, j)``. Requests with the same
+    decoding configuration share one processor object (``processors``), so the engine
+    chooses their rows' tokens in one call.
+    """
+    prompt = loaded.render_prompt(job.user_text)
+    decoding = job.decoding
+    if decoding.temperature_mix and not decoding.is_greedy:
         mix = decoding.temperature_mix
-        by_index: dict[int, PoolCandidate] = {}
-        for j, temperature in enumerate(mix):
-            indices = list(range(j, n, len(mix)))
-            if not indices:
-                continue
-            group = replace(decoding, temperature=temperature, temperature_mix=())
-            for i, s in zip(indices, _sample(loaded, user_text, group, len(indices),
-                                             stable_seed(seed, j), stop_strings), strict=True):
-                by_index[i] = s
-        return [by_index[i] for i in range(n)]
-    samples = generate(
-        loaded,
-        prompt,
-        n=1 if decoding.is_greedy else n,
-        processor=None if decoding.is_greedy else build_processor(decoding),
-        greedy=decoding.is_greedy,
-        max_new_tokens=decoding.max_new_tokens,
-        seed=seed,
-        stop_strings=stop_strings,
-    )
+        groups = [
+            (
+                replace(decoding, temperature=t, temperature_mix=()),
+                stable_seed(job.seed, j),
+                list(range(j, job.n, len(mix))),
+            )
+            for j, t in enumerate(mix)
+        ]
+    else:
+        groups = [(decoding, job.seed, list(range(1 if decoding.is_greedy else job.n)))]
     return [
-        PoolCandidate(s.text, s.prompt_tokens, s.generated_tokens, s.logprob_sum,
-                      s.finish_reason, s.seconds)
-        for s in samples
+        (
+            Request(
+                prompt_text=prompt,
+                n=len(indices),
+                processor=None
+                if group.is_greedy
+                else processors.setdefault(group, build_processor(group)),
+                greedy=group.is_greedy,
+                seed=seed,
+                max_new_tokens=group.max_new_tokens,
+                stop_strings=job.stop_strings,
+            ),
+            indices,
+        )
+        for group, seed, indices in groups
+        if indices
     ]
+
+
+def sample_many(
+    loaded: LoadedModel,
+    jobs: Sequence[SampleJob],
+    *,
+    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+    speculative_tokens: int = 0,
+) -> list[list[PoolCandidate]]:
+    """The samples of every job, all decoded in shared batches of the engine.
+
+    Jobs may mix prompts, samplers and seeds (e.g. a top-H and a min-p pool of the
+    same problems); each job's samples equal those it gets decoded alone.
+    """
+    processors: dict[DecodingConfig, Processor] = {}
+    planned = [_requests(loaded, job, processors) for job in jobs]
+    flat = [request for requests in planned for request, _ in requests]
+    generated = generate_batch(
+        loaded, flat, max_batch_rows=max_batch_rows, speculative_tokens=speculative_tokens
+    )
+    out: list[list[PoolCandidate]] = []
+    position = 0
+    for requests in planned:
+        by_index: dict[int, PoolCandidate] = {}
+        for _, indices in requests:
+            samples = generated[position]
+            position += 1
+            for i, s in zip(indices, samples, strict=True):
+                by_index[i] = PoolCandidate(
+                    s.text,
+                    s.prompt_tokens,
+                    s.generated_tokens,
+                    s.logprob_sum,
+                    s.finish_reason,
+                    s.seconds,
+                )
+        out.append([by_index[i] for i in sorted(by_index)])
+    return out
+
+
+def _sample(
+    loaded: LoadedModel,
+    user_text: str,
+    decoding: DecodingConfig,
+    n: int,
+    seed: int,
+    stop_strings: Sequence[str] = (),
+    **engine: int,
+) -> list[PoolCandidate]:
+    """N samples of one prompt (one for greedy decoding); ``engine`` holds
+    ``sample_many``'s ``max_batch_rows`` and ``speculative_tokens``."""
+    job = SampleJob(user_text, decoding, n, seed, tuple(stop_strings))
+    [samples] = sample_many(loaded, [job], **engine)
+    return samples
 
 
 def forward_step(loaded: LoadedModel) -> StepFunction:
@@ -102,8 +191,11 @@ def forward_step(loaded: LoadedModel) -> StepFunction:
     pad = int(pad if pad is not None else loaded.eos_token_ids[0])
     try:
         # Only the last position's logits are needed, where the model can skip the rest.
-        extra = ({"logits_to_keep": 1}
-                 if "logits_to_keep" in inspect.signature(model.forward).parameters else {})
+        extra = (
+            {"logits_to_keep": 1}
+            if "logits_to_keep" in inspect.signature(model.forward).parameters
+            else {}
+        )
     except (TypeError, ValueError):
         extra = {}
 
@@ -112,8 +204,8 @@ def forward_step(loaded: LoadedModel) -> StepFunction:
         ids = torch.full((len(sequences), longest), pad, dtype=torch.long)
         mask = torch.zeros((len(sequences), longest), dtype=torch.long)
         for row, seq in enumerate(sequences):
-            ids[row, longest - len(seq):] = torch.tensor(seq, dtype=torch.long)
-            mask[row, longest - len(seq):] = 1
+            ids[row, longest - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+            mask[row, longest - len(seq) :] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
             out = model(
@@ -128,9 +220,15 @@ def forward_step(loaded: LoadedModel) -> StepFunction:
     return step
 
 
-def beam_candidates(loaded: LoadedModel, user_text: str, decoder: str,
-                    decoder_config: Mapping[str, Any], *, n: int,
-                    max_new_tokens: int) -> list[PoolCandidate]:
+def beam_candidates(
+    loaded: LoadedModel,
+    user_text: str,
+    decoder: str,
+    decoder_config: Mapping[str, Any],
+    *,
+    n: int,
+    max_new_tokens: int,
+) -> list[PoolCandidate]:
     """The ``n`` best beams of a (diverse) beam search over one prompt, best first."""
     if decoder not in BEAM_DECODERS:
         raise ValueError(f"unknown decoder {decoder!r}; valid: sample, {', '.join(BEAM_DECODERS)}")
@@ -160,14 +258,28 @@ def beam_candidates(loaded: LoadedModel, user_text: str, decoder: str,
 
 
 class EngineGenerator:
-    """The ``Generator`` protocol over the engine, keeping the row's truncation settings."""
+    """The ``Generator`` protocol over the engine, keeping the row's truncation settings.
 
-    def __init__(self, loaded: LoadedModel, decoding: DecodingConfig) -> None:
+    All prompts of one call decode together in shared batches; ``speculative_tokens``
+    lets a greedy prompt that decodes alone draft by prompt lookup (same output).
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        decoding: DecodingConfig,
+        *,
+        max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+        speculative_tokens: int = 0,
+    ) -> None:
         self.loaded = loaded
         self.decoding = decoding
+        self.max_batch_rows = max_batch_rows
+        self.speculative_tokens = speculative_tokens
 
-    def __call__(self, prompts: Sequence[str], *, n: int, temperature: float,
-                 max_new_tokens: int, seed: int) -> list[list[Candidate]]:
+    def __call__(
+        self, prompts: Sequence[str], *, n: int, temperature: float, max_new_tokens: int, seed: int
+    ) -> list[list[Candidate]]:
         decoding = replace(
             self.decoding,
             temperature=temperature,
@@ -175,22 +287,35 @@ class EngineGenerator:
             ead=False if temperature != 1.0 else self.decoding.ead,
             max_new_tokens=min(max_new_tokens, self.decoding.max_new_tokens),
         )
+        jobs = [
+            SampleJob(prompt, decoding, n, stable_seed(seed, i)) for i, prompt in enumerate(prompts)
+        ]
+        pools = sample_many(
+            self.loaded,
+            jobs,
+            max_batch_rows=self.max_batch_rows,
+            speculative_tokens=self.speculative_tokens,
+        )
         out = []
-        for i, prompt in enumerate(prompts):
-            samples = _sample(self.loaded, prompt, decoding, n, stable_seed(seed, i))
+        for samples in pools:
             if decoding.is_greedy and n > 1:
                 samples = samples * n
-            out.append([
-                Candidate(text=s.text, prompt_tokens=s.prompt_tokens,
-                          generated_tokens=s.generated_tokens, logprob_sum=s.logprob_sum,
-                          finish_reason=s.finish_reason)
-                for s in samples
-            ])
+            out.append(
+                [
+                    Candidate(
+                        text=s.text,
+                        prompt_tokens=s.prompt_tokens,
+                        generated_tokens=s.generated_tokens,
+                        logprob_sum=s.logprob_sum,
+                        finish_reason=s.finish_reason,
+                    )
+                    for s in samples
+                ]
+            )
         return out
 
 
-def self_eval_scores(loaded: LoadedModel, problem_prompt: str,
-                     texts: Sequence[str]) -> list[float]:
+def self_eval_scores(loaded: LoadedModel, problem_prompt: str, texts: Sequence[str]) -> list[float]:
     """The model's self-evaluation score of each response (ALGORITHMS section 12a)."""
     config = SelfEvalConfig()
     prompts = [render_self_eval(problem_prompt, text, config) for text in texts]
@@ -198,14 +323,20 @@ def self_eval_scores(loaded: LoadedModel, problem_prompt: str,
     return [self_eval_score(y, n) for y, n in pairs]
 
 
-def _with_seconds(candidates: list[Candidate], seconds: float,
-                  scores: Sequence[float | None] | None = None) -> list[PoolCandidate]:
+def _with_seconds(
+    candidates: list[Candidate], seconds: float, scores: Sequence[float | None] | None = None
+) -> list[PoolCandidate]:
     total = sum(c.generated_tokens for c in candidates) or len(candidates) or 1
     return [
-        PoolCandidate(c.text, c.prompt_tokens, c.generated_tokens, c.logprob_sum,
-                      c.finish_reason,
-                      seconds * (c.generated_tokens or 1) / total if candidates else 0.0,
-                      None if scores is None else scores[i])
+        PoolCandidate(
+            c.text,
+            c.prompt_tokens,
+            c.generated_tokens,
+            c.logprob_sum,
+            c.finish_reason,
+            seconds * (c.generated_tokens or 1) / total if candidates else 0.0,
+            None if scores is None else scores[i],
+        )
         for i, c in enumerate(candidates)
     ]
 
@@ -223,8 +354,15 @@ def adaptive_rounds(n: int) -> list[int]:
     return sizes
 
 
-def adaptive_candidates(loaded: LoadedModel, user_text: str, decoding: DecodingConfig, *,
-                        n: int, seed: int, config: AdaptiveConfig) -> list[PoolCandidate]:
+def adaptive_candidates(
+    loaded: LoadedModel,
+    user_text: str,
+    decoding: DecodingConfig,
+    *,
+    n: int,
+    seed: int,
+    config: AdaptiveConfig,
+) -> list[PoolCandidate]:
     """Sample in rounds and stop once the Beta rule says the majority is decided
     (ALGORITHMS section 12b): the samples never drawn are the compute saved."""
     drawn: list[PoolCandidate] = []
@@ -233,6 +371,33 @@ def adaptive_candidates(loaded: LoadedModel, user_text: str, decoding: DecodingC
         if should_stop([extract_answer(c.text) for c in drawn], config):
             break
     return drawn
+
+
+def decodes_in_one_batch(scheme: str, decoder: Mapping[str, Any] | None) -> bool:
+    """Whether each problem of a pool is plain samples of one rendered prompt: such pools
+    (and problems) can share the engine's batches (``sample_job`` and ``sample_many``)."""
+    return not decoder and (scheme in SINGLE_CALL_SCHEMES or scheme == TEST_SCHEME)
+
+
+def sample_job(
+    *,
+    scheme: str,
+    scheme_config: dict[str, Any],
+    decoding: DecodingConfig,
+    problem_prompt: str,
+    n: int,
+    seed: int,
+    problem_metadata: Mapping[str, Any] | None = None,
+    stop_strings: Sequence[str] = (),
+) -> SampleJob:
+    """One problem of a single-call pool as a job for ``sample_many``: the same samples
+    ``pool_candidates`` gives it."""
+    entry = registry.get(scheme)
+    values = _tuples(scheme_config)
+    values.pop("budget_tokens", None)
+    problem = Problem(prompt=problem_prompt, answer=None, metadata=dict(problem_metadata or {}))
+    user_text = entry.function(problem, entry.config_class(**values))
+    return SampleJob(user_text, decoding, n, seed, tuple(stop_strings))
 
 
 def pool_candidates(
@@ -247,6 +412,8 @@ def pool_candidates(
     decoder: Mapping[str, Any] | None = None,
     problem_metadata: Mapping[str, Any] | None = None,
     stop_strings: Sequence[str] = (),
+    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+    speculative_tokens: int = 0,
 ) -> list[PoolCandidate]:
     """The N candidates of one problem under a prompting scheme (fewer if it stops early).
 
@@ -254,6 +421,7 @@ def pool_candidates(
     Sequential revision's ``scheme_config`` holds its ``budget_tokens``. A code problem's
     ``problem_metadata`` names its ``entry_point`` (the test-generation prompt needs it);
     ``stop_strings`` end sampled single-call candidates (e.g. after a function body).
+    ``max_batch_rows`` and ``speculative_tokens`` go to the engine (``generate_batch``).
     """
     entry = registry.get(scheme)
     values = _tuples(scheme_config)
@@ -262,30 +430,50 @@ def pool_candidates(
     problem = Problem(prompt=problem_prompt, answer=None, metadata=dict(problem_metadata or {}))
     if decoder and decoder["name"] == ADAPTIVE_DECODER:
         if scheme not in SINGLE_CALL_SCHEMES:
-            raise ValueError(f"adaptive stopping needs a single-call prompting scheme, "
-                             f"not {scheme!r}")
+            raise ValueError(
+                f"adaptive stopping needs a single-call prompting scheme, not {scheme!r}"
+            )
         stop = AdaptiveConfig(**decoder.get("config", {}))
-        return adaptive_candidates(loaded, entry.function(problem, config), decoding, n=n,
-                                   seed=seed, config=stop)
+        return adaptive_candidates(
+            loaded, entry.function(problem, config), decoding, n=n, seed=seed, config=stop
+        )
     if decoder:
         if scheme not in SINGLE_CALL_SCHEMES:
-            raise ValueError(f"{decoder['name']} needs a single-call prompting scheme, "
-                             f"not {scheme!r}")
-        return beam_candidates(loaded, entry.function(problem, config), decoder["name"],
-                               decoder.get("config", {}), n=n,
-                               max_new_tokens=decoding.max_new_tokens)
+            raise ValueError(
+                f"{decoder['name']} needs a single-call prompting scheme, not {scheme!r}"
+            )
+        return beam_candidates(
+            loaded,
+            entry.function(problem, config),
+            decoder["name"],
+            decoder.get("config", {}),
+            n=n,
+            max_new_tokens=decoding.max_new_tokens,
+        )
     if scheme in SINGLE_CALL_SCHEMES or scheme == TEST_SCHEME:
-        return _sample(loaded, entry.function(problem, config), decoding, n, seed, stop_strings)
+        return _sample(
+            loaded,
+            entry.function(problem, config),
+            decoding,
+            n,
+            seed,
+            stop_strings,
+            max_batch_rows=max_batch_rows,
+            speculative_tokens=speculative_tokens,
+        )
     if scheme not in MULTI_CALL_SCHEMES:
         raise ValueError(f"prompting scheme {scheme!r} cannot run in a sample pool")
-    generator = EngineGenerator(loaded, decoding)
+    generator = EngineGenerator(
+        loaded, decoding, max_batch_rows=max_batch_rows, speculative_tokens=speculative_tokens
+    )
     started = time.perf_counter()
     if scheme == "sequential":
         if not isinstance(budget, int) or isinstance(budget, bool):
             raise ValueError("sequential revision needs an integer budget_tokens")
         # Each call is capped like one sample of a parallel pool; the pool keeps N at most.
-        config = replace(config, max_new_tokens=decoding.max_new_tokens,
-                         max_rounds=min(config.max_rounds, n))
+        config = replace(
+            config, max_new_tokens=decoding.max_new_tokens, max_rounds=min(config.max_rounds, n)
+        )
         chain = sequential_revision(generator, problem_prompt, budget, config, seed=seed)
         return _with_seconds(chain[:n], time.perf_counter() - started)
     if scheme == "plansearch":
@@ -295,17 +483,23 @@ def pool_candidates(
         return _with_seconds(candidates, time.perf_counter() - started)
     if scheme == "verbalized":
         candidates = verbalized_pool(generator, problem_prompt, n, config, seed=seed)
-        return _with_seconds(candidates, time.perf_counter() - started,
-                             [c.score for c in candidates])
+        return _with_seconds(
+            candidates, time.perf_counter() - started, [c.score for c in candidates]
+        )
     if scheme == "deepening":
         chains = iterative_deepening(generator, problem_prompt, config, n=n, seed=seed)
         finals = [
-            Candidate(text=chain[-1].text, prompt_tokens=sum(c.prompt_tokens for c in chain),
-                      generated_tokens=sum(c.generated_tokens for c in chain),
-                      logprob_sum=chain[-1].logprob_sum, finish_reason=chain[-1].finish_reason)
+            Candidate(
+                text=chain[-1].text,
+                prompt_tokens=sum(c.prompt_tokens for c in chain),
+                generated_tokens=sum(c.generated_tokens for c in chain),
+                logprob_sum=chain[-1].logprob_sum,
+                finish_reason=chain[-1].finish_reason,
+            )
             for chain in chains
         ]
         return _with_seconds(finals, time.perf_counter() - started)
+
     # refine: verifier-guided refinement scored by self-evaluation.
     def verifier(candidate: Candidate) -> tuple[float, str]:
         return self_eval_scores(loaded, problem_prompt, [candidate.text])[0], ""
@@ -323,8 +517,12 @@ def _tuples(values: dict[str, Any]) -> dict[str, Any]:
 __all__ = [
     "EngineGenerator",
     "PoolCandidate",
+    "SampleJob",
     "beam_candidates",
     "forward_step",
+    "decodes_in_one_batch",
     "pool_candidates",
+    "sample_job",
+    "sample_many",
     "self_eval_scores",
 ]
