@@ -33,7 +33,9 @@ Two more sections (fp32 by default):
 * speculative decoding: greedy N = 1, one prompt at a time over ``--spec-prompts``
   prompts, plain vs prompt lookup (``greedy_speculative``, what ``speculative_tokens``
   runs), checking the outputs are identical, with transformers' greedy ``generate`` and
-  its ``prompt_lookup_num_tokens`` as a reference.
+  its ``prompt_lookup_num_tokens`` as a reference; a ``draft_model`` row drafts with a
+  smaller model instead (``--draft-model NAME`` with the same tokenizer, or by default
+  an early-exit draft: the target's first ``--draft-layers`` layers, untrained).
 
 The last line is ``engine/hf_generate tokens-per-second ratio at N=64: X.XX`` (fp32).
 """
@@ -388,18 +390,30 @@ def bench_speculative(loaded: LoadedModel, dtype_name: str, args: argparse.Names
         ]
         return sum(len(t) for t in outputs["plain"])
 
-    def speculative(round_index: int = 0) -> int:
-        outputs["speculative"] = []
-        for key in stats:
-            stats[key] = 0
-        for prompt in prompts:
-            tokens, _, _, run = greedy_speculative(
-                loaded, loaded.encode_prompt(prompt), max_new_tokens=max_new, draft_tokens=k
-            )
-            outputs["speculative"].append(tokens)
-            for key in stats:
-                stats[key] += getattr(run, key)
-        return sum(len(t) for t in outputs["speculative"])
+    draft_stats = dict(stats)
+
+    def drafting(name: str, counts: dict[str, int], draft: LoadedModel | None) -> Runner:
+        def run_all(round_index: int = 0) -> int:
+            outputs[name] = []
+            for key in counts:
+                counts[key] = 0
+            for prompt in prompts:
+                tokens, _, _, run = greedy_speculative(
+                    loaded,
+                    loaded.encode_prompt(prompt),
+                    max_new_tokens=max_new,
+                    draft_tokens=k,
+                    draft=draft,
+                )
+                outputs[name].append(tokens)
+                for key in counts:
+                    counts[key] += getattr(run, key)
+            return sum(len(t) for t in outputs[name])
+
+        return run_all
+
+    speculative = drafting("speculative", stats, None)
+    draft = draft_model(loaded, args)
 
     def hf_plain(round_index: int = 0) -> int:
         rows = [
@@ -424,6 +438,8 @@ def bench_speculative(loaded: LoadedModel, dtype_name: str, args: argparse.Names
         return sum(len(t) for t in outputs["hf_lookup"])
 
     runners: dict[str, Runner] = {"plain": plain, "speculative": speculative}
+    if draft is not None:
+        runners["draft_model"] = drafting("draft_model", draft_stats, draft)
     if not args.skip_hf_speculative:
         runners.update({"hf_greedy": hf_plain, "hf_lookup": hf_lookup})
     plain()
@@ -436,8 +452,8 @@ def bench_speculative(loaded: LoadedModel, dtype_name: str, args: argparse.Names
     print(f"{'decoder':<12} {'tok/s':>8} {'s':>7} {'tokens':>7} {'runs':>4}  notes")
     for name, r in results.items():
         note = ""
-        if name == "speculative":
-            note = f"speculative/plain = {r['tps'] / results['plain']['tps']:.2f}x"
+        if name in ("speculative", "draft_model"):
+            note = f"{name}/plain = {r['tps'] / results['plain']['tps']:.2f}x"
         elif name == "hf_greedy":
             note = f"plain/hf_greedy = {results['plain']['tps'] / r['tps']:.2f}x (same tokens)"
         elif name == "hf_lookup":
@@ -459,6 +475,31 @@ def bench_speculative(loaded: LoadedModel, dtype_name: str, args: argparse.Names
         + f"; {stats['passes']} forward passes for {tokens} tokens, drafts accepted "
         f"{stats['accepted']}/{stats['drafted']} ({100 * rate:.0f}%)"
     )
+    if draft is not None:
+        rate = draft_stats["accepted"] / draft_stats["drafted"] if draft_stats["drafted"] else 0
+        print(
+            f"draft model ({args.draft_model or f'first {args.draft_layers} layers'}): "
+            f"identical to plain greedy: {outputs['draft_model'] == outputs['plain']}; "
+            f"{draft_stats['passes']} target passes, drafts accepted "
+            f"{draft_stats['accepted']}/{draft_stats['drafted']} ({100 * rate:.0f}%)"
+        )
+
+
+def draft_model(loaded: LoadedModel, args: argparse.Namespace) -> LoadedModel | None:
+    """The draft for the draft-model row: ``--draft-model`` (a registry name with the
+    target's tokenizer) or the target's first ``--draft-layers`` layers (an early-exit
+    draft sharing the embeddings and head); None when both are unset."""
+    if args.draft_model:
+        draft = get_model(args.draft_model, cache_dir=ROOT / "var" / "models", device="cpu")
+        return dataclasses.replace(draft, model=draft.model.to(loaded.dtype))
+    if args.draft_layers <= 0:
+        return None
+    model = copy.deepcopy(loaded.model)
+    model.model.layers = model.model.layers[: args.draft_layers]
+    model.config.num_hidden_layers = args.draft_layers
+    if getattr(model.config, "layer_types", None):
+        model.config.layer_types = model.config.layer_types[: args.draft_layers]
+    return dataclasses.replace(loaded, model=model)
 
 
 def main() -> None:
@@ -467,7 +508,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=2)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--ns", type=str, default="1,16,64")
-    parser.add_argument("--dtypes", type=str, default="fp32,bf16")
+    parser.add_argument("--dtypes", type=str, default="fp32,bf16", help="'' to skip")
     parser.add_argument("--n1-prompts", type=int, default=4, help="prompts at N = 1")
     parser.add_argument("--small-runs", type=int, default=3, help="runs for N = 1")
     parser.add_argument("--large-runs", type=int, default=1, help="runs for N > 1")
@@ -486,6 +527,10 @@ def main() -> None:
     parser.add_argument("--speculative-tokens", type=int, default=6)
     parser.add_argument("--spec-dtypes", type=str, default="fp32", help="'' to skip")
     parser.add_argument("--skip-hf-speculative", action="store_true")
+    parser.add_argument(
+        "--draft-layers", type=int, default=24, help="early-exit draft's layers (0: no row)"
+    )
+    parser.add_argument("--draft-model", type=str, default="", help="a draft model's name")
     args = parser.parse_args()
     if args.before is not None:
         spec = importlib.util.spec_from_file_location("engine_before", args.before)
@@ -531,7 +576,7 @@ def main() -> None:
 
     ratio64: dict[str, float] = {}
     models: dict[str, LoadedModel] = {"fp32": base}
-    for dtype_name in args.dtypes.split(","):
+    for dtype_name in filter(None, args.dtypes.split(",")):
         loaded = models.setdefault(dtype_name, bf16_copy(base))
         ratio = bench_dtype(loaded, dtype_name, prompts, n1_prompts, args, gflops, flops_per_token)
         if ratio is not None:

@@ -36,12 +36,13 @@ def smollm2_tokenizer() -> Any:
     return load_tokenizer("smollm2-135m-instruct", cache_dir=_model_cache_dir())
 
 
-def build_tiny_model(dest: Path) -> Path:
+def build_tiny_model(dest: Path, seed: int = TINY_SEED) -> Path:
     """Write a tiny random LlamaForCausalLM with the SmolLM2 tokenizer into ``dest``.
 
     Two layers, hidden size 64, four heads; weights are drawn from a fixed seed inside
     ``torch.random.fork_rng`` so the global RNG is left as it was and every build is
-    identical. Returns ``dest``.
+    identical (another ``seed`` gives other weights, e.g. a draft model with the same
+vocabulary). Returns ``dest``.
     """
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
@@ -64,7 +65,7 @@ def build_tiny_model(dest: Path) -> Path:
         pad_token_id=eos_id,
     )
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(TINY_SEED)
+        torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
     model.generation_config = GenerationConfig(
         bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=eos_id

@@ -197,6 +197,9 @@ STRATLAB_MAX_BATCH_ROWS = env_int("STRATLAB_MAX_BATCH_ROWS", 128)
 # Draft tokens per step for a greedy prompt that decodes alone (prompt lookup; the
 # output is the same as plain greedy decoding); 0 turns it off.
 STRATLAB_SPECULATIVE_TOKENS = env_int("STRATLAB_SPECULATIVE_TOKENS", 6)
+# Draft models for speculative greedy decoding, {"target model": "draft model"}: the
+# draft must share the target's tokenizer (e.g. a small local model of the same family).
+STRATLAB_DRAFT_MODELS = env_json_dict("STRATLAB_DRAFT_MODELS")
 
 # --- Code sandbox (workers/sandbox): runners per cpu worker process; without
 # namespace isolation (see README) code is refused unless the operator opts in here.

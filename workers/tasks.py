@@ -44,6 +44,7 @@ from workers import code_runs
 from workers.runtime import schemes
 from workers.runtime.embeddings import embed_texts
 from workers.runtime.models import LoadedModel, ModelLoadError, get_model
+from workers.runtime.speculative import check_draft
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +152,21 @@ def _batched_groups(
     return groups
 
 
-def _generate(experiment_id: int, loaded: LoadedModel, items: Sequence[_Work]) -> bool:
+def _draft_model(loaded: LoadedModel) -> LoadedModel | None:
+    """The draft model ``STRATLAB_DRAFT_MODELS`` names for ``loaded``, checked, or None."""
+    name = settings.STRATLAB_DRAFT_MODELS.get(loaded.spec.name)
+    if not name or not settings.STRATLAB_SPECULATIVE_TOKENS:
+        return None
+    draft = get_model(
+        name, cache_dir=settings.STRATLAB_MODEL_CACHE, extra=settings.STRATLAB_EXTRA_MODELS
+    )
+    check_draft(loaded, draft)
+    return draft
+
+
+def _generate(
+    experiment_id: int, loaded: LoadedModel, items: Sequence[_Work], draft: LoadedModel | None
+) -> bool:
     """Generate and store the samples of every (pool, problem); False when the
     experiment stopped or failed on the way.
 
@@ -174,6 +189,7 @@ def _generate(experiment_id: int, loaded: LoadedModel, items: Sequence[_Work]) -
                 [job for _, job in group],
                 max_batch_rows=max_rows,
                 speculative_tokens=speculative,
+                draft=draft,
             )
         except (ValueError, RuntimeError) as exc:
             services.fail_experiment(
@@ -201,6 +217,7 @@ def _generate(experiment_id: int, loaded: LoadedModel, items: Sequence[_Work]) -
                 stop_strings=stop_strings_for(loaded, pool.scheme_name, work.problem),
                 max_batch_rows=max_rows,
                 speculative_tokens=speculative,
+                draft=draft,
             )
         except (ValueError, RuntimeError) as exc:
             services.fail_experiment(
@@ -222,7 +239,12 @@ def _score_problem(loaded: LoadedModel, pool: SamplePool, problem: Problem, n: i
 
 
 def _judge_problem(
-    loaded: LoadedModel, experiment: Experiment, pool: SamplePool, problem: Problem, n: int
+    loaded: LoadedModel,
+    experiment: Experiment,
+    pool: SamplePool,
+    problem: Problem,
+    n: int,
+    draft: LoadedModel | None,
 ) -> None:
     """Judge the problem's samples 0..n-1 that have no verdict yet with the model judge."""
     key = verification.verifier_for(experiment)
@@ -235,6 +257,7 @@ def _judge_problem(
         DecodingConfig(temperature=0.0, max_new_tokens=config.max_new_tokens),
         max_batch_rows=settings.STRATLAB_MAX_BATCH_ROWS,
         speculative_tokens=settings.STRATLAB_SPECULATIVE_TOKENS,
+        draft=draft,
     )
     texts = [text for _, text in pending]
     reference = problem.answer or None
@@ -302,6 +325,13 @@ def _generate_for_model(
     except ModelLoadError as exc:
         services.fail_experiment(experiment.pk, f"Model {model_name!r} failed to load: {exc}")
         return False
+    try:
+        draft = _draft_model(loaded)
+    except (ModelLoadError, ValueError) as exc:
+        services.fail_experiment(
+            experiment.pk, f"Draft model for {model_name!r} (STRATLAB_DRAFT_MODELS): {exc}"
+        )
+        return False
     lacking = [
         _Work(pool, problem, n)
         for pool, n, problems in needs
@@ -309,7 +339,7 @@ def _generate_for_model(
     ]
     # Problem by problem, each problem's pools side by side (e.g. top-H and min-p rows).
     lacking.sort(key=lambda w: w.problem.index)
-    if not _generate(experiment.pk, loaded, lacking):
+    if not _generate(experiment.pk, loaded, lacking, draft):
         return False
     for pool, n, problems in needs:
         for problem in problems:
@@ -320,7 +350,7 @@ def _generate_for_model(
             if judge is None:
                 continue
             try:
-                _judge_problem(loaded, experiment, pool, problem, n)
+                _judge_problem(loaded, experiment, pool, problem, n, draft)
             except (ValueError, RuntimeError) as exc:
                 services.fail_experiment(
                     experiment.pk, f"Judging failed on problem {problem.index}: {exc}"

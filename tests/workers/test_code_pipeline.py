@@ -64,3 +64,29 @@ def test_humaneval_runs_with_majority_codet_and_b4_from_the_form(
     planned = Verdict.objects.filter(sample__pool=plansearch.pool)
     assert planned.exists() and all(v.outcome in ("pass", "fail") for v in planned)
     assert Metric.objects.filter(strategy=codet, name="pass_at_k", k=1).exists()
+
+
+@pytest.mark.slow
+def test_the_packaged_gemma3_completes_humaneval_from_the_form(
+    client: Any, team: Any, owner: Any, celery_worker_process: Any
+) -> None:
+    """Gemma 3 270M base: completion prompts (no chat template), Codex's stop strings."""
+    assert client.login(username=owner.username, password=PASSWORD)
+    experiment = submit(
+        client, team, name="Gemma code", model_name="gemma3-270m", dataset_source="humaneval",
+        humaneval_size="2", n_samples="2", max_new_tokens="64", rows=["g", "m"],
+        **{"s-m-temperature": "0.8", "s-m-top_p": "0.95", "s-m-top_k": "0",
+           "s-m-selector": "majority"},
+    )
+    wait_until_done(client, experiment, celery_worker_process, timeout=420)
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.FINISHED, experiment.error
+    samples = list(Sample.objects.filter(pool__model_name="gemma3-270m"))
+    assert len(samples) == 2 * 1 + 2 * 2  # greedy row (one sample) + the sampled row
+    # A completion continues the function body: indented code, no chat turns.
+    assert all(s.text.startswith((" ", "\t", "\n")) for s in samples)
+    assert sum("return" in s.text for s in samples) >= 3
+    assert all(s.finish_reason in ("eos", "stop", "length") for s in samples)
+    verdicts = Verdict.objects.filter(sample__in=samples)
+    assert verdicts.count() == len(samples)
+    assert all(v.outcome in ("pass", "fail") and v.detail for v in verdicts)

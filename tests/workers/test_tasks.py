@@ -204,3 +204,52 @@ def test_a_generation_error_names_the_problems_of_the_batch(
     experiment.refresh_from_db()
     assert experiment.status == Experiment.Status.FAILED
     assert experiment.error == "Generation failed on problems 0, 1, 2: the engine broke"
+
+
+def test_a_draft_model_leaves_the_greedy_samples_as_they_were(
+    worker_settings: Any, team: Any, monkeypatch: Any
+) -> None:
+    from webapp.experiments.models import PoolProblem
+    from webapp.experiments.specs import StrategySpec
+    from workers.runtime import speculative
+
+    greedy = [StrategySpec(temperature=0.0, selector="first")]
+    worker_settings.STRATLAB_MAX_BATCH_ROWS = 1  # each problem's greedy row decodes alone
+    worker_settings.STRATLAB_SPECULATIVE_TOKENS = 0
+    run_all(make_experiment(team, n=2, name="plain", strategies=greedy))
+    before = _texts()
+    Sample.objects.all().delete()
+    PoolProblem.objects.all().delete()
+
+    drafts: list[Any] = []
+    real = speculative.greedy_speculative
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        drafts.append(kwargs["draft"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(speculative, "greedy_speculative", recording)
+    # The model as its own draft: every drafted token is accepted.
+    worker_settings.STRATLAB_DRAFT_MODELS = {"tiny-random": "tiny-random"}
+    worker_settings.STRATLAB_SPECULATIVE_TOKENS = 4
+    drafting = make_experiment(team, n=2, name="drafting", strategies=greedy)
+    run_all(drafting)
+    drafting.refresh_from_db()
+    assert drafting.status == Experiment.Status.FINISHED, drafting.error
+    assert len(drafts) == 3 and all(d is not None for d in drafts)  # one per problem
+    assert _texts() == before
+
+
+def test_a_draft_model_that_cannot_load_fails_the_experiment(
+    worker_settings: Any, team: Any
+) -> None:
+    worker_settings.STRATLAB_DRAFT_MODELS = {"tiny-random": "broken"}
+    experiment = make_experiment(team, n=2)
+    run_all(experiment)
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.FAILED
+    assert experiment.error.startswith(
+        "Draft model for 'tiny-random' (STRATLAB_DRAFT_MODELS): "
+    )
+    assert "broken" in experiment.error
+    assert Sample.objects.count() == 0

@@ -121,8 +121,10 @@ def stable_seed(seed: int, index: int) -> int:
     return int.from_bytes(digest[:8], "big") % (2**63 - 1)
 
 
-def _decode_speculative(loaded: LoadedModel, job: Job, draft_tokens: int) -> None:
-    """Greedy decoding of ``job`` with prompt-lookup drafts (``speculative``)."""
+def _decode_speculative(
+    loaded: LoadedModel, job: Job, draft_tokens: int, draft: LoadedModel | None
+) -> None:
+    """Greedy decoding of ``job`` with prompt-lookup or draft-model drafts (``speculative``)."""
     from workers.runtime.speculative import greedy_speculative
 
     tokens, logprobs, finish, _ = greedy_speculative(
@@ -131,6 +133,7 @@ def _decode_speculative(loaded: LoadedModel, job: Job, draft_tokens: int) -> Non
         max_new_tokens=job.request.max_new_tokens,
         draft_tokens=draft_tokens,
         stop_strings=job.stops,
+        draft=draft,
     )
     job.tokens[0] = tokens
     job.logprobs[0] = logprobs
@@ -143,13 +146,15 @@ def generate_batch(
     *,
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
     speculative_tokens: int = 0,
+    draft: LoadedModel | None = None,
 ) -> list[list[GeneratedSample]]:
     """Samples of every request (a list per request, in order), decoded in shared batches.
 
     Requests are packed in order into batches of at most ``max_batch_rows`` rows (a
     request with more samples is split over batches). With ``speculative_tokens`` > 0, a
-    greedy request that would decode alone (a batch of one row) is decoded by prompt
-    lookup with up to that many draft tokens per step; its output is the same.
+    greedy request that would decode alone (a batch of one row) is decoded speculatively
+    with up to that many draft tokens per step, drafted by prompt lookup or by ``draft``
+    (a model with the same tokenizer); its output is the same.
     """
     import torch
 
@@ -157,6 +162,10 @@ def generate_batch(
         raise ValueError(f"max_batch_rows must be at least 1, got {max_batch_rows}")
     if speculative_tokens < 0:
         raise ValueError(f"speculative_tokens must be >= 0, got {speculative_tokens}")
+    if draft is not None:
+        from workers.runtime.speculative import check_draft
+
+        check_draft(loaded, draft)
     started = time.perf_counter()
     jobs: list[Job] = []
     for request in requests:
@@ -181,7 +190,7 @@ def generate_batch(
             began = time.perf_counter()
             try:
                 if speculative_tokens and _is_lone_greedy_row(jobs, batch):
-                    _decode_speculative(loaded, jobs[batch[0].job], speculative_tokens)
+                    _decode_speculative(loaded, jobs[batch[0].job], speculative_tokens, draft)
                 else:
                     decode(loaded, jobs, batch, budget)
             except CacheTooLarge:
@@ -270,6 +279,7 @@ def generate(
     stop_strings: Sequence[str] = (),
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
     speculative_tokens: int = 0,
+    draft: LoadedModel | None = None,
 ) -> list[GeneratedSample]:
     """Generate ``n`` candidates continuing ``prompt_text`` (already rendered).
 
@@ -290,7 +300,11 @@ def generate(
         stop_strings=tuple(stop_strings),
     )
     [samples] = generate_batch(
-        loaded, [request], max_batch_rows=max_batch_rows, speculative_tokens=speculative_tokens
+        loaded,
+        [request],
+        max_batch_rows=max_batch_rows,
+        speculative_tokens=speculative_tokens,
+        draft=draft,
     )
     return samples
 
@@ -310,6 +324,7 @@ def generate_many(
     seeds: Sequence[int] | None = None,
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
     speculative_tokens: int = 0,
+    draft: LoadedModel | None = None,
 ) -> list[list[GeneratedSample]]:
     """``generate`` for every prompt, decoded together in batches of ``max_batch_rows``.
 
@@ -338,5 +353,9 @@ def generate_many(
         for i, prompt in enumerate(prompts)
     ]
     return generate_batch(
-        loaded, requests, max_batch_rows=max_batch_rows, speculative_tokens=speculative_tokens
+        loaded,
+        requests,
+        max_batch_rows=max_batch_rows,
+        speculative_tokens=speculative_tokens,
+        draft=draft,
     )

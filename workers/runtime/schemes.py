@@ -129,6 +129,7 @@ def sample_many(
     *,
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
     speculative_tokens: int = 0,
+    draft: LoadedModel | None = None,
 ) -> list[list[PoolCandidate]]:
     """The samples of every job, all decoded in shared batches of the engine.
 
@@ -139,7 +140,11 @@ def sample_many(
     planned = [_requests(loaded, job, processors) for job in jobs]
     flat = [request for requests in planned for request, _ in requests]
     generated = generate_batch(
-        loaded, flat, max_batch_rows=max_batch_rows, speculative_tokens=speculative_tokens
+        loaded,
+        flat,
+        max_batch_rows=max_batch_rows,
+        speculative_tokens=speculative_tokens,
+        draft=draft,
     )
     out: list[list[PoolCandidate]] = []
     position = 0
@@ -168,10 +173,10 @@ def _sample(
     n: int,
     seed: int,
     stop_strings: Sequence[str] = (),
-    **engine: int,
+    **engine: Any,
 ) -> list[PoolCandidate]:
     """N samples of one prompt (one for greedy decoding); ``engine`` holds
-    ``sample_many``'s ``max_batch_rows`` and ``speculative_tokens``."""
+    ``sample_many``'s ``max_batch_rows``, ``speculative_tokens`` and ``draft``."""
     job = SampleJob(user_text, decoding, n, seed, tuple(stop_strings))
     [samples] = sample_many(loaded, [job], **engine)
     return samples
@@ -261,7 +266,8 @@ class EngineGenerator:
     """The ``Generator`` protocol over the engine, keeping the row's truncation settings.
 
     All prompts of one call decode together in shared batches; ``speculative_tokens``
-    lets a greedy prompt that decodes alone draft by prompt lookup (same output).
+    lets a greedy prompt that decodes alone draft by prompt lookup, or with ``draft``
+    (same output).
     """
 
     def __init__(
@@ -271,11 +277,13 @@ class EngineGenerator:
         *,
         max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
         speculative_tokens: int = 0,
+        draft: LoadedModel | None = None,
     ) -> None:
         self.loaded = loaded
         self.decoding = decoding
         self.max_batch_rows = max_batch_rows
         self.speculative_tokens = speculative_tokens
+        self.draft = draft
 
     def __call__(
         self, prompts: Sequence[str], *, n: int, temperature: float, max_new_tokens: int, seed: int
@@ -295,6 +303,7 @@ class EngineGenerator:
             jobs,
             max_batch_rows=self.max_batch_rows,
             speculative_tokens=self.speculative_tokens,
+            draft=self.draft,
         )
         out = []
         for samples in pools:
@@ -414,6 +423,7 @@ def pool_candidates(
     stop_strings: Sequence[str] = (),
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
     speculative_tokens: int = 0,
+    draft: LoadedModel | None = None,
 ) -> list[PoolCandidate]:
     """The N candidates of one problem under a prompting scheme (fewer if it stops early).
 
@@ -421,7 +431,8 @@ def pool_candidates(
     Sequential revision's ``scheme_config`` holds its ``budget_tokens``. A code problem's
     ``problem_metadata`` names its ``entry_point`` (the test-generation prompt needs it);
     ``stop_strings`` end sampled single-call candidates (e.g. after a function body).
-    ``max_batch_rows`` and ``speculative_tokens`` go to the engine (``generate_batch``).
+    ``max_batch_rows``, ``speculative_tokens`` and ``draft`` go to the engine
+    (``generate_batch``).
     """
     entry = registry.get(scheme)
     values = _tuples(scheme_config)
@@ -460,11 +471,16 @@ def pool_candidates(
             stop_strings,
             max_batch_rows=max_batch_rows,
             speculative_tokens=speculative_tokens,
+            draft=draft,
         )
     if scheme not in MULTI_CALL_SCHEMES:
         raise ValueError(f"prompting scheme {scheme!r} cannot run in a sample pool")
     generator = EngineGenerator(
-        loaded, decoding, max_batch_rows=max_batch_rows, speculative_tokens=speculative_tokens
+        loaded,
+        decoding,
+        max_batch_rows=max_batch_rows,
+        speculative_tokens=speculative_tokens,
+        draft=draft,
     )
     started = time.perf_counter()
     if scheme == "sequential":

@@ -9,13 +9,18 @@ added, so each pass yields 1 to ``draft + 1`` tokens and the output is the model
 greedy sequence. No second model is needed (the packaged models have different
 tokenizers, so neither can draft for the other).
 
+A draft model sharing the target's tokenizer (``DraftModel``: e.g. a small local model
+of the same family, named in ``STRATLAB_DRAFT_MODELS``) can propose instead: it decodes
+the draft greedily from its own one-row cache, which keeps the tokens both models agree
+on and rolls back the rest. The output is again the target's own greedy sequence.
+
 The cache is a one-row ``RowCache``: rejected drafts leave stale columns past the
 accepted length, which the next pass overwrites and the mask never shows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -67,6 +72,72 @@ def propose(sequence: Sequence[int], count: int) -> list[int]:
     return []
 
 
+_SAME_VOCABULARY: dict[tuple[int, int], bool] = {}
+
+
+def check_draft(target: LoadedModel, draft: LoadedModel) -> None:
+    """Raise ``ValueError`` unless ``draft`` can draft for ``target`` (same vocabulary)."""
+    key = (id(target.tokenizer), id(draft.tokenizer))
+    if key not in _SAME_VOCABULARY:
+        _SAME_VOCABULARY[key] = draft.tokenizer.get_vocab() == target.tokenizer.get_vocab()
+    if not _SAME_VOCABULARY[key]:
+        raise ValueError(
+            f"draft model {draft.spec.name!r} does not share the tokenizer of "
+            f"{target.spec.name!r}; a draft model must use the same vocabulary"
+        )
+
+
+class DraftModel:
+    """Greedy drafts from a smaller model with the target's vocabulary.
+
+    Its one-row cache holds the sequence as the draft last saw it; on each call the
+    columns past the longest prefix shared with the target's sequence are rolled back
+    (the mask never shows them), the new tokens are fed, and ``count`` tokens drafted.
+    """
+
+    def __init__(self, draft: LoadedModel, prompt_ids: list[int], capacity: int) -> None:
+        self.draft = draft
+        self.window = sliding_window(draft.model)
+        prompt_cache, _ = prefill(draft, prompt_ids)
+        dtype = layer_tensors(prompt_cache)[0][0].dtype
+        self.cache = RowCache(
+            draft.model, 1, capacity, dtype=dtype, device=draft.device,
+            reserved=len(prompt_ids) + 128,
+        )
+        self.cache.write_prompt(slice(0, 1), prompt_cache, 0)
+        self.cache.column = len(prompt_ids)
+        self.cached = list(prompt_ids)
+        self.trusted = len(prompt_ids)  # a prefix of every later sequence
+
+    def __call__(self, sequence: Sequence[int], count: int) -> list[int]:
+        if count <= 0:
+            return []
+        import torch
+
+        limit = min(len(self.cached), len(sequence) - 1)  # the last token is always fed
+        common = min(self.trusted, limit)
+        while common < limit and self.cached[common] == sequence[common]:
+            common += 1
+        self.trusted = len(sequence)
+        self.cache.column = common
+        self.cached = self.cached[:common]
+        feed = list(sequence[common:])
+        drafted: list[int] = []
+        while True:
+            self.cache.reserve(self.cache.column + len(feed))
+            ids = torch.tensor([feed], dtype=torch.long, device=self.draft.device)
+            positions = torch.arange(
+                self.cache.column, self.cache.column + len(feed), device=self.draft.device
+            ).unsqueeze(0)
+            logits = forward_rows(self.draft, self.cache, ids, positions, 0, 1, self.window)
+            self.cache.column += len(feed)
+            self.cached.extend(feed)
+            drafted.append(int(torch.argmax(logits[0, -1])))
+            if len(drafted) == count:
+                return drafted
+            feed = [drafted[-1]]
+
+
 def greedy_speculative(
     loaded: LoadedModel,
     prompt_ids: list[int],
@@ -74,18 +145,28 @@ def greedy_speculative(
     max_new_tokens: int,
     draft_tokens: int,
     stop_strings: Sequence[str] = (),
+    draft: LoadedModel | None = None,
 ) -> tuple[list[int], list[float], FinishReason, SpeculativeStats]:
     """The greedy continuation of ``prompt_ids``: tokens, raw log-probs, finish reason, stats.
 
-    Stops like the engine: on an end-of-sequence token, a stop string, or after
-    ``max_new_tokens`` tokens.
+    Drafts come from prompt lookup, or from ``draft`` (a model with the same tokenizer)
+    when given. Stops like the engine: on an end-of-sequence token, a stop string, or
+    after ``max_new_tokens`` tokens.
     """
     import torch
 
     if draft_tokens < 0:
         raise ValueError(f"draft_tokens must be >= 0, got {draft_tokens}")
     with torch.inference_mode():
-        return _decode(loaded, prompt_ids, max_new_tokens, draft_tokens, tuple(stop_strings))
+        proposer: Callable[[Sequence[int], int], list[int]] = propose
+        if draft is not None:
+            check_draft(loaded, draft)
+            proposer = DraftModel(
+                draft, prompt_ids, len(prompt_ids) + max_new_tokens + draft_tokens
+            )
+        return _decode(
+            loaded, prompt_ids, max_new_tokens, draft_tokens, tuple(stop_strings), proposer
+        )
 
 
 def _decode(
@@ -94,6 +175,7 @@ def _decode(
     max_new_tokens: int,
     draft_tokens: int,
     stop_strings: tuple[str, ...],
+    proposer: Callable[[Sequence[int], int], list[int]],
 ) -> tuple[list[int], list[float], FinishReason, SpeculativeStats]:
     import torch
 
@@ -139,7 +221,7 @@ def _decode(
     finish = emit(int(first), float(token_logprobs(logits, first)))
     while finish is None:
         remaining = max_new_tokens - len(tokens)
-        draft = propose(prompt_ids + tokens, min(draft_tokens, remaining - 1))
+        draft = proposer(prompt_ids + tokens, min(draft_tokens, remaining - 1))
         inputs = [tokens[-1], *draft]
         start = len(prompt_ids) + len(tokens) - 1
         ids = torch.tensor([inputs], dtype=torch.long, device=device)

@@ -25,3 +25,15 @@ def tiny(tiny_extra: dict[str, str], model_cache_dir: Path):  # type: ignore[no-
     from workers.runtime.models import load_model
 
     return load_model(TINY_NAME, cache_dir=model_cache_dir, extra=tiny_extra, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_draft(tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path):  # type: ignore[no-untyped-def]
+    """Another tiny random model with the same tokenizer (other weights): a draft model."""
+    from tests.model_fixtures import build_tiny_model
+    from workers.runtime.models import load_model
+
+    path = build_tiny_model(tmp_path_factory.mktemp("tiny-draft"), seed=4321)
+    return load_model(
+        "tiny-draft", cache_dir=model_cache_dir, extra={"tiny-draft": str(path)}, device="cpu"
+    )

@@ -1,4 +1,5 @@
-"""Greedy decoding with prompt-lookup drafts gives exactly the plain greedy output."""
+"""Greedy decoding with prompt-lookup or draft-model drafts gives exactly the plain
+greedy output."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from tests.workers.runtime.helpers import batch_sizes, hf_greedy
 from workers.runtime.engine import generate, generate_many
 from workers.runtime.models import LoadedModel
-from workers.runtime.speculative import greedy_speculative, propose
+from workers.runtime.speculative import check_draft, greedy_speculative, propose
 
 TEXTS = (
     "Name three colours.",
@@ -129,4 +130,61 @@ def test_it_rejects_a_negative_draft(tiny: LoadedModel) -> None:
             max_new_tokens=3,
             seed=0,
             speculative_tokens=-1,
+        )
+
+
+@pytest.mark.parametrize("draft_tokens", [1, 3, 6])
+def test_a_draft_model_gives_the_plain_greedy_output(
+    tiny: LoadedModel, tiny_draft: LoadedModel, draft_tokens: int
+) -> None:
+    for text in TEXTS:
+        prompt = tiny.render_prompt(text)
+        options = {"n": 1, "processor": None, "greedy": True, "max_new_tokens": 30, "seed": 0}
+        [plain] = generate(tiny, prompt, **options)
+        [fast] = generate(
+            tiny, prompt, speculative_tokens=draft_tokens, draft=tiny_draft, **options
+        )
+        tokens, _, finish, stats = greedy_speculative(
+            tiny,
+            tiny.encode_prompt(prompt),
+            max_new_tokens=30,
+            draft_tokens=draft_tokens,
+            draft=tiny_draft,
+        )
+
+        assert list(fast.token_ids) == list(plain.token_ids) == tokens
+        assert fast.finish_reason == plain.finish_reason == finish
+        assert fast.token_logprobs == pytest.approx(plain.token_logprobs, abs=1e-4)
+        assert stats.drafted > 0
+
+
+def test_a_draft_that_agrees_with_the_target_is_always_accepted(tiny: LoadedModel) -> None:
+    # The target as its own draft: every drafted token is the target's argmax.
+    prompt = tiny.encode_prompt(tiny.render_prompt(TEXTS[2]))
+    tokens, _, finish, stats = greedy_speculative(
+        tiny, prompt, max_new_tokens=40, draft_tokens=4, draft=tiny
+    )
+    plain, _, _, _ = greedy_speculative(tiny, prompt, max_new_tokens=40, draft_tokens=0)
+
+    assert tokens == plain
+    assert stats.accepted == stats.drafted > 0
+    if finish == "length":
+        assert stats.passes == 1 + -(-(len(tokens) - 1) // 5)  # prefill + passes of 5 tokens
+
+
+def test_a_draft_model_must_share_the_tokenizer(tiny: LoadedModel) -> None:
+    from types import SimpleNamespace
+
+    vocab = dict(tiny.tokenizer.get_vocab())
+    vocab["<extra>"] = len(vocab)
+    other = SimpleNamespace(
+        tokenizer=SimpleNamespace(get_vocab=lambda: vocab), spec=SimpleNamespace(name="other")
+    )
+
+    with pytest.raises(ValueError, match="'other' does not share the tokenizer"):
+        check_draft(tiny, other)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="same vocabulary"):
+        generate(
+            tiny, "Hi", n=1, processor=None, greedy=True, max_new_tokens=2, seed=0,
+            speculative_tokens=2, draft=other,  # type: ignore[arg-type]
         )
