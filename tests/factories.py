@@ -44,6 +44,7 @@ def make_experiment(team: Team, *, prompts: list[tuple[str, str]] | None = None,
         max_new_tokens=kwargs.pop("max_new_tokens", 8),
         seed=kwargs.pop("seed", 0),
         strategies=strategies,
+        self_eval=kwargs.pop("self_eval", False),
     )
     owner = team.memberships.get(role="owner").user
     return submit_experiment(team, owner, spec)

@@ -194,9 +194,10 @@ STRATLAB_CHUNK_SIZE = env_int("STRATLAB_CHUNK_SIZE", 4)
 # Rows the engine decodes in one batch (the samples of several problems and pools of a
 # chunk share batches); it halves on out-of-memory.
 STRATLAB_MAX_BATCH_ROWS = env_int("STRATLAB_MAX_BATCH_ROWS", 128)
-# Draft tokens per step for a greedy prompt that decodes alone (prompt lookup; the
-# output is the same as plain greedy decoding); 0 turns it off.
-STRATLAB_SPECULATIVE_TOKENS = env_int("STRATLAB_SPECULATIVE_TOKENS", 6)
+# Draft tokens per step for a greedy prompt that decodes alone (prompt lookup, or a
+# draft model below; the output is the model's greedy output); 0, the default, turns it
+# off: on a CPU a verify pass costs about 1.5 plain steps and drafting barely pays.
+STRATLAB_SPECULATIVE_TOKENS = env_int("STRATLAB_SPECULATIVE_TOKENS", 0)
 # Draft models for speculative greedy decoding, {"target model": "draft model"}: the
 # draft must share the target's tokenizer (e.g. a small local model of the same family).
 STRATLAB_DRAFT_MODELS = env_json_dict("STRATLAB_DRAFT_MODELS")

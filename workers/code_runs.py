@@ -84,20 +84,22 @@ def _matrices(experiment: Experiment, problem_ids: Sequence[int]) -> None:
         cv.record_matrix(job, rows)
 
 
-def verify_code_chunk(experiment: Experiment, pool: SamplePool,
+def verify_code_chunk(experiment: Experiment, pools: Sequence[SamplePool],
                       problem_ids: Sequence[int]) -> None:
-    """Judge one pool's slice of a code experiment, then fill the pass matrices it allows.
+    """Judge the pools' slice of a code experiment, then fill the pass matrices it allows.
 
     Solution pools get unit-test verdicts (after timing the problems' canonical
-    solutions); a test pool gets its extracted assertions. Either may complete the
-    inputs of a CodeT/B4 matrix, which is then run.
+    solutions); a test pool gets its extracted assertions. Together they may complete
+    the inputs of a CodeT/B4 matrix, which is then run, once for the slice.
     """
     key = verifier_for(experiment)
-    if cv.is_test_pool(pool):
-        cv.record_test_pool_verdicts(key, pool.pk, problem_ids,
-                                     cv.tests_per_sample(experiment, pool.pk))
-    else:
+    if not all(cv.is_test_pool(pool) for pool in pools):
         _calibrate(experiment, problem_ids)
+    for pool in pools:
+        if cv.is_test_pool(pool):
+            cv.record_test_pool_verdicts(key, pool.pk, problem_ids,
+                                         cv.tests_per_sample(experiment, pool.pk))
+            continue
         runs = cv.unit_test_runs(experiment, key, pool.pk, problem_ids)
         outcomes = run_code(runs)
         cv.record_unit_test_verdicts(

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
 from strategies import registry
@@ -74,7 +75,7 @@ def _decoding(pool: SamplePool) -> DecodingConfig:
 
 def _pool_n(pool: SamplePool, n: int) -> int:
     """Candidates to generate: one for a greedy pool (the N would be identical)."""
-    return 1 if _decoding(pool).is_greedy and not pool.decoder else n
+    return 1 if pool.is_greedy else n
 
 
 def _store_candidates(
@@ -180,7 +181,14 @@ def _generate(
     together = [w for w in items if schemes.decodes_in_one_batch(w.pool.scheme_name,
                                                                  w.pool.decoder)]
     alone = [w for w in items if w not in together]
-    for group in _batched_groups(loaded, together, max_rows):
+    try:
+        groups = _batched_groups(loaded, together, max_rows)
+    except (ValueError, TypeError) as exc:
+        services.fail_experiment(
+            experiment_id, f"Generation failed on {_problem_names(together)}: {exc}"
+        )
+        return False
+    for group in groups:
         if not services.is_active(experiment_id):
             return False
         try:
@@ -274,17 +282,42 @@ def _judge_problem(
 
 @shared_task(name="workers.tasks.generate_chunk")
 def generate_chunk(
-    experiment_id: int, demands: Sequence[Sequence[int]], problem_ids: Sequence[int]
+    experiment_id: int,
+    demands: Sequence[Sequence[int]] | int,
+    problem_ids: Sequence[int],
+    n: int | None = None,
 ) -> None:
     """Sample each pool's candidates for the problems of the slice that lack them.
 
     ``demands`` holds ``[pool id, n]`` pairs, pools of one model (``enqueue_experiment``
-    groups them), so that their samples decode in shared batches. Then score and judge
-    where the experiment asks, and hand each pool's slice to verification.
+    groups them), so that their samples decode in shared batches (a message of the
+    one-pool form ``(experiment, pool id, problems, n)`` is read as one pair). Then
+    score and judge where the experiment asks, and hand the slice to verification.
     """
+    if isinstance(demands, int):
+        demands = [[demands, int(n or 0)]]
     services.claim_experiment(experiment_id)
     if not services.is_active(experiment_id):
         return
+    try:
+        done = _generate_chunk(experiment_id, demands, problem_ids)
+    except SoftTimeLimitExceeded:
+        # What was decoded is stored; say why the rest is missing instead of hanging.
+        services.fail_experiment(
+            experiment_id,
+            f"Generation of problems {list(problem_ids)} ran past the task time limit "
+            f"({settings.CELERY_TASK_SOFT_TIME_LIMIT} s, STRATLAB_TASK_TIME_LIMIT); "
+            "samples generated so far are kept: raise the limit or lower "
+            "STRATLAB_CHUNK_SIZE and run the experiment again",
+        )
+        return
+    if done:
+        verify_chunk.delay(experiment_id, [pool_id for pool_id, _ in demands], list(problem_ids))
+
+
+def _generate_chunk(
+    experiment_id: int, demands: Sequence[Sequence[int]], problem_ids: Sequence[int]
+) -> bool:
     experiment = Experiment.objects.get(pk=experiment_id)
     pools = SamplePool.objects.in_bulk([pool_id for pool_id, _ in demands])
     judge = (verification.verifier_for(experiment)
@@ -292,11 +325,10 @@ def generate_chunk(
     by_model: dict[str, list[tuple[SamplePool, int]]] = {}
     for pool_id, n in demands:
         by_model.setdefault(pools[pool_id].model_name, []).append((pools[pool_id], n))
-    for model_name, demanded in by_model.items():
-        if not _generate_for_model(experiment, model_name, demanded, problem_ids, judge):
-            return
-    for pool_id, _ in demands:
-        verify_chunk.delay(experiment_id, pool_id, list(problem_ids))
+    return all(
+        _generate_for_model(experiment, model_name, demanded, problem_ids, judge)
+        for model_name, demanded in by_model.items()
+    )
 
 
 def _generate_for_model(
@@ -346,7 +378,13 @@ def _generate_for_model(
             if not services.is_active(experiment.pk):
                 return False
             if experiment.self_eval:
-                _score_problem(loaded, pool, problem, n)
+                try:
+                    _score_problem(loaded, pool, problem, n)
+                except (ValueError, RuntimeError) as exc:
+                    services.fail_experiment(
+                        experiment.pk, f"Self-evaluation failed on problem {problem.index}: {exc}"
+                    )
+                    return False
             if judge is None:
                 continue
             try:
@@ -360,21 +398,29 @@ def _generate_for_model(
 
 
 @shared_task(name="workers.tasks.verify_chunk")
-def verify_chunk(experiment_id: int, pool_id: int, problem_ids: Sequence[int]) -> None:
-    """Judge the slice's samples, then start the metrics stage if this was the last."""
+def verify_chunk(
+    experiment_id: int, pool_ids: Sequence[int] | int, problem_ids: Sequence[int]
+) -> None:
+    """Judge the slice's samples of the pools, then start the metrics stage if this was
+    the last. A code slice's CodeT/B4 pass matrices are run once, after all its pools."""
     if not services.is_active(experiment_id):
         return
+    if isinstance(pool_ids, int):
+        pool_ids = [pool_ids]
     experiment = Experiment.objects.select_related("dataset").get(pk=experiment_id)
     if code_verification.is_code(experiment):
         # Untrusted programs: run in the sandbox on this (cpu) queue, never in-process.
+        pools = SamplePool.objects.in_bulk(pool_ids)
         try:
-            code_runs.verify_code_chunk(experiment, SamplePool.objects.get(pk=pool_id),
-                                        problem_ids)
+            code_runs.verify_code_chunk(
+                experiment, [pools[pool_id] for pool_id in pool_ids], problem_ids
+            )
         except code_runs.SandboxUnavailable as exc:
             services.fail_experiment(experiment_id, f"Code cannot be run here: {exc}")
             return
     else:
-        verification.record_verdicts(experiment, pool_id, problem_ids)
+        for pool_id in pool_ids:
+            verification.record_verdicts(experiment, pool_id, problem_ids)
     if services.claim_metrics_if_verified(experiment_id):
         compute_metrics.delay(experiment_id)
 

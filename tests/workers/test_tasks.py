@@ -244,6 +244,7 @@ def test_a_draft_model_that_cannot_load_fails_the_experiment(
     worker_settings: Any, team: Any
 ) -> None:
     worker_settings.STRATLAB_DRAFT_MODELS = {"tiny-random": "broken"}
+    worker_settings.STRATLAB_SPECULATIVE_TOKENS = 4
     experiment = make_experiment(team, n=2)
     run_all(experiment)
     experiment.refresh_from_db()
@@ -253,3 +254,56 @@ def test_a_draft_model_that_cannot_load_fails_the_experiment(
     )
     assert "broken" in experiment.error
     assert Sample.objects.count() == 0
+
+
+def test_a_self_evaluation_error_fails_the_experiment(
+    worker_settings: Any, team: Any, monkeypatch: Any
+) -> None:
+    from workers.runtime import schemes
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("no memory for the scores")
+
+    monkeypatch.setattr(schemes, "self_eval_scores", broken)
+    experiment = make_experiment(team, n=2, self_eval=True)
+    problem_ids = list(experiment.dataset.problems.values_list("pk", flat=True))
+    tasks.generate_chunk(experiment.pk, _demands(experiment), problem_ids)
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.FAILED
+    assert experiment.error == "Self-evaluation failed on problem 0: no memory for the scores"
+    assert Sample.objects.count() == 3 * (1 + 2)  # the samples are kept
+
+
+def test_a_one_pool_message_is_still_understood(worker_settings: Any, team: Any) -> None:
+    experiment = make_experiment(team, n=2)
+    problem_ids = list(experiment.dataset.problems.values_list("pk", flat=True))
+    sampled = experiment.strategies.get(position=1)
+    tasks.generate_chunk(experiment.pk, sampled.pool_id, problem_ids, 2)
+    assert Sample.objects.filter(pool_id=sampled.pool_id).count() == 3 * 2
+    assert Sample.objects.exclude(pool_id=sampled.pool_id).count() == 0
+
+
+def test_it_sends_one_task_per_slice_with_every_pool_of_the_model(
+    settings: Any, team: Any, monkeypatch: Any
+) -> None:
+    from webapp.experiments.services import enqueue_experiment
+
+    sent: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(tasks.generate_chunk, "delay", lambda *args: sent.append(args))
+    experiment = make_experiment(team, n=3)
+    greedy, sampled = sorted({s.pool_id for s in experiment.strategies.all()})
+    problems = list(experiment.dataset.problems.order_by("index").values_list("pk", flat=True))
+
+    settings.STRATLAB_CHUNK_SIZE = 2
+    enqueue_experiment(experiment.pk)
+    assert sent == [
+        (experiment.pk, [[greedy, 1], [sampled, 3]], problems[:2]),
+        (experiment.pk, [[greedy, 1], [sampled, 3]], problems[2:]),
+    ]
+
+    # One problem fills a 4-row batch (1 greedy row + 3 samples): one problem per task.
+    sent.clear()
+    settings.STRATLAB_CHUNK_SIZE = 4
+    settings.STRATLAB_MAX_BATCH_ROWS = 4
+    enqueue_experiment(experiment.pk)
+    assert [args[2] for args in sent] == [[p] for p in problems]

@@ -80,6 +80,11 @@ class SamplePool(models.Model):
         """The registered prompting scheme (``prompt_scheme`` may carry config hashes)."""
         return self.prompt_scheme.split("|", 1)[0].split(":", 1)[0]
 
+    @property
+    def is_greedy(self) -> bool:
+        """Greedy decoding without a beam decoder: one sample stands for all N."""
+        return self.decoding.get("temperature") == 0 and not self.decoder
+
 
 class Strategy(models.Model):
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="strategies")

@@ -186,6 +186,15 @@ def pool_demands(experiment: Experiment) -> dict[int, int]:
     return demands
 
 
+def chunk_size(demanded: Sequence[tuple[SamplePool, int]]) -> int:
+    """Problems per generation task for these pools of one model: ``STRATLAB_CHUNK_SIZE``,
+    fewer when one problem's samples over all the pools fill more than a batch
+    (``STRATLAB_MAX_BATCH_ROWS``), so a task's work stays about one batch or a chunk."""
+    rows = sum(1 if pool.is_greedy else n for pool, n in demanded)
+    per_batch = max(1, settings.STRATLAB_MAX_BATCH_ROWS // max(1, rows))
+    return max(1, min(settings.STRATLAB_CHUNK_SIZE, per_batch))
+
+
 def problem_chunks(experiment: Experiment, size: int) -> list[list[int]]:
     ids = list(experiment.dataset.problems.order_by("index").values_list("pk", flat=True))
     return [ids[i : i + size] for i in range(0, len(ids), size)]
@@ -208,17 +217,15 @@ def enqueue_experiment(experiment_id: int) -> None:
     from workers import tasks
 
     experiment = Experiment.objects.get(pk=experiment_id)
-    chunks = problem_chunks(experiment, settings.STRATLAB_CHUNK_SIZE)
     demands = pool_demands(experiment)
-    models = dict(
-        SamplePool.objects.filter(pk__in=demands).values_list("pk", "model_name")
-    )
+    pools = SamplePool.objects.in_bulk(list(demands))
     by_model: dict[str, list[list[int]]] = {}
     for pool_id, n in demands.items():
-        by_model.setdefault(models[pool_id], []).append([pool_id, n])
+        by_model.setdefault(pools[pool_id].model_name, []).append([pool_id, n])
     try:
         for demanded in by_model.values():
-            for chunk in chunks:
+            size = chunk_size([(pools[pool_id], n) for pool_id, n in demanded])
+            for chunk in problem_chunks(experiment, size):
                 tasks.generate_chunk.delay(experiment_id, demanded, chunk)
     except OperationalError as exc:
         fail_experiment(experiment_id, f"Could not reach the task broker (Redis): {exc}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workers.runtime.batch import STOP_WINDOW_SLACK, FinishReason, find_stop
 from workers.runtime.forward import forward_rows, prefill, sliding_window
@@ -72,15 +72,18 @@ def propose(sequence: Sequence[int], count: int) -> list[int]:
     return []
 
 
-_SAME_VOCABULARY: dict[tuple[int, int], bool] = {}
+#: (target tokenizer id, draft tokenizer id) -> (the two tokenizers, same vocabulary);
+#: the tokenizers are kept so that their ids cannot be reused by other objects.
+_SAME_VOCABULARY: dict[tuple[int, int], tuple[Any, Any, bool]] = {}
 
 
 def check_draft(target: LoadedModel, draft: LoadedModel) -> None:
     """Raise ``ValueError`` unless ``draft`` can draft for ``target`` (same vocabulary)."""
     key = (id(target.tokenizer), id(draft.tokenizer))
     if key not in _SAME_VOCABULARY:
-        _SAME_VOCABULARY[key] = draft.tokenizer.get_vocab() == target.tokenizer.get_vocab()
-    if not _SAME_VOCABULARY[key]:
+        same = draft.tokenizer.get_vocab() == target.tokenizer.get_vocab()
+        _SAME_VOCABULARY[key] = (target.tokenizer, draft.tokenizer, same)
+    if not _SAME_VOCABULARY[key][2]:
         raise ValueError(
             f"draft model {draft.spec.name!r} does not share the tokenizer of "
             f"{target.spec.name!r}; a draft model must use the same vocabulary"

@@ -4,6 +4,7 @@ greedy output."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from tests.workers.runtime.helpers import batch_sizes, hf_greedy
 from workers.runtime.engine import generate, generate_many
@@ -188,3 +189,33 @@ def test_a_draft_model_must_share_the_tokenizer(tiny: LoadedModel) -> None:
             tiny, "Hi", n=1, processor=None, greedy=True, max_new_tokens=2, seed=0,
             speculative_tokens=2, draft=other,  # type: ignore[arg-type]
         )
+
+
+def test_the_draft_model_rolls_back_what_the_target_rejected(
+    tiny: LoadedModel, tiny_draft: LoadedModel
+) -> None:
+    from workers.runtime.speculative import DraftModel
+
+    def own_greedy(sequence: list[int], count: int) -> list[int]:
+        """The draft model's plain greedy continuation of ``sequence``, no cache reuse."""
+        out: list[int] = []
+        with torch.inference_mode():
+            for _ in range(count):
+                ids = torch.tensor([sequence + out])
+                out.append(int(tiny_draft.model(input_ids=ids).logits[0, -1].argmax()))
+        return out
+
+    prompt = tiny.encode_prompt(tiny.render_prompt(TEXTS[0]))
+    drafter = DraftModel(tiny_draft, prompt, len(prompt) + 40)
+    sequence = list(prompt)
+    with torch.inference_mode():
+        first = int(tiny.model(input_ids=torch.tensor([prompt])).logits[0, -1].argmax())
+    sequence.append(first)
+    for step in range(6):
+        proposal = drafter(sequence, 4)
+        assert proposal == own_greedy(sequence, 4)
+        # Accept a varying prefix of the proposal, then a token the draft did not propose
+        # (as the target does after a rejection), so the drafter must roll back.
+        kept = proposal[: step % 3]
+        other = (proposal[len(kept)] + 1) % tiny.tokenizer.vocab_size
+        sequence += [*kept, other]
