@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -65,17 +66,6 @@ def stop_strings_for(loaded: LoadedModel, scheme: str, problem: Problem) -> tupl
     if scheme == schemes.TEST_SCHEME:
         return TEST_COMPLETION_STOPS
     return ()
-
-
-def _decoding(pool: SamplePool) -> DecodingConfig:
-    return DecodingConfig(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in pool.decoding.items()}
-    )
-
-
-def _pool_n(pool: SamplePool, n: int) -> int:
-    """Candidates to generate: one for a greedy pool (the N would be identical)."""
-    return 1 if pool.is_greedy else n
 
 
 def _store_candidates(
@@ -118,6 +108,23 @@ class _Work:
     problem: Problem
     n: int
 
+    def inputs(self, loaded: LoadedModel) -> dict[str, Any]:
+        """The generation inputs ``schemes.sample_job`` and ``pool_candidates`` share:
+        the pool's scheme and decoding, the problem and its seed; one candidate for a
+        greedy pool (the N would be identical)."""
+        pool, problem = self.pool, self.problem
+        decoding = {k: tuple(v) if isinstance(v, list) else v for k, v in pool.decoding.items()}
+        return {
+            "scheme": pool.scheme_name,
+            "scheme_config": pool.prompt_config,
+            "decoding": DecodingConfig(**decoding),
+            "problem_prompt": problem.prompt,
+            "n": 1 if pool.is_greedy else self.n,
+            "seed": problem_seed(pool.seed, problem.index),
+            "problem_metadata": problem.metadata,
+            "stop_strings": stop_strings_for(loaded, pool.scheme_name, problem),
+        }
+
 
 def _problem_names(items: Sequence[_Work]) -> str:
     indices = sorted({w.problem.index for w in items})
@@ -134,17 +141,7 @@ def _batched_groups(
     groups: list[list[tuple[_Work, schemes.SampleJob]]] = []
     rows = 0
     for work in items:
-        pool = work.pool
-        job = schemes.sample_job(
-            scheme=pool.scheme_name,
-            scheme_config=pool.prompt_config,
-            decoding=_decoding(pool),
-            problem_prompt=work.problem.prompt,
-            n=_pool_n(pool, work.n),
-            seed=problem_seed(pool.seed, work.problem.index),
-            problem_metadata=work.problem.metadata,
-            stop_strings=stop_strings_for(loaded, pool.scheme_name, work.problem),
-        )
+        job = schemes.sample_job(**work.inputs(loaded))
         if not groups or rows + job.rows() > max_rows:
             groups.append([])
             rows = 0
@@ -178,9 +175,11 @@ def _generate(
     """
     max_rows = settings.STRATLAB_MAX_BATCH_ROWS
     speculative = settings.STRATLAB_SPECULATIVE_TOKENS
-    together = [w for w in items if schemes.decodes_in_one_batch(w.pool.scheme_name,
-                                                                 w.pool.decoder)]
-    alone = [w for w in items if w not in together]
+    together: list[_Work] = []
+    alone: list[_Work] = []
+    for work in items:
+        batched = schemes.decodes_in_one_batch(work.pool.scheme_name, work.pool.decoder)
+        (together if batched else alone).append(work)
     try:
         groups = _batched_groups(loaded, together, max_rows)
     except (ValueError, TypeError) as exc:
@@ -210,19 +209,11 @@ def _generate(
     for work in alone:
         if not services.is_active(experiment_id):
             return False
-        pool = work.pool
         try:
             candidates = schemes.pool_candidates(
                 loaded,
-                scheme=pool.scheme_name,
-                scheme_config=pool.prompt_config,
-                decoding=_decoding(pool),
-                problem_prompt=work.problem.prompt,
-                n=_pool_n(pool, work.n),
-                seed=problem_seed(pool.seed, work.problem.index),
-                decoder=pool.decoder,
-                problem_metadata=work.problem.metadata,
-                stop_strings=stop_strings_for(loaded, pool.scheme_name, work.problem),
+                **work.inputs(loaded),
+                decoder=work.pool.decoder,
                 max_batch_rows=max_rows,
                 speculative_tokens=speculative,
                 draft=draft,
@@ -232,7 +223,7 @@ def _generate(
                 experiment_id, f"Generation failed on {_problem_names([work])}: {exc}"
             )
             return False
-        _store_candidates(pool, work.problem, work.n, candidates)
+        _store_candidates(work.pool, work.problem, work.n, candidates)
     return True
 
 

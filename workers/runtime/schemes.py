@@ -108,9 +108,7 @@ def _requests(
             Request(
                 prompt_text=prompt,
                 n=len(indices),
-                processor=None
-                if group.is_greedy
-                else processors.setdefault(group, build_processor(group)),
+                processor=None if group.is_greedy else _shared_processor(processors, group),
                 greedy=group.is_greedy,
                 seed=seed,
                 max_new_tokens=group.max_new_tokens,
@@ -121,6 +119,14 @@ def _requests(
         for group, seed, indices in groups
         if indices
     ]
+
+
+def _shared_processor(
+    processors: dict[DecodingConfig, Processor], decoding: DecodingConfig
+) -> Processor:
+    if decoding not in processors:
+        processors[decoding] = build_processor(decoding)
+    return processors[decoding]
 
 
 def sample_many(

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from strategies.sampling import DecodingConfig, build_processor
-from tests.workers.runtime.helpers import batch_sizes
+from tests.workers.runtime.helpers import batch_sizes, hf_greedy
 from workers.runtime import batch
 from workers.runtime.engine import (
     GeneratedSample,
@@ -295,17 +295,7 @@ def test_it_decodes_sliding_window_models_greedily_like_transformers(
     sliding: LoadedModel,
 ) -> None:
     for prompt in _prompts(sliding):
-        ids = sliding.encode_prompt(prompt)
-        input_ids = torch.tensor([ids])
-        with torch.inference_mode():
-            expected = sliding.model.generate(
-                input_ids=input_ids,
-                attention_mask=torch.ones_like(input_ids),
-                do_sample=False,
-                max_new_tokens=20,
-                eos_token_id=list(sliding.eos_token_ids),
-                pad_token_id=sliding.eos_token_ids[0],
-            )[0, len(ids) :].tolist()
+        expected = hf_greedy(sliding, prompt, 20)
         for draft in (0, 4):
             [sample] = generate(
                 sliding,

@@ -75,16 +75,7 @@ def _sample(tiny: LoadedModel, **kwargs: Any) -> list[GeneratedSample]:
 
 def test_it_matches_hf_greedy_generate_token_for_token(tiny: LoadedModel) -> None:
     ids = tiny.encode_prompt(_prompt(tiny))
-    input_ids = torch.tensor([ids])
-    with torch.inference_mode():
-        expected = tiny.model.generate(
-            input_ids=input_ids,
-            attention_mask=torch.ones_like(input_ids),
-            do_sample=False,
-            max_new_tokens=24,
-            eos_token_id=list(tiny.eos_token_ids),
-            pad_token_id=tiny.eos_token_ids[0],
-        )[0, len(ids) :].tolist()
+    expected = hf_greedy(tiny, _prompt(tiny), 24)
 
     [sample] = generate(
         tiny, _prompt(tiny), n=1, processor=None, greedy=True, max_new_tokens=24, seed=0
@@ -277,13 +268,18 @@ def test_it_rejects_empty_requests(tiny: LoadedModel) -> None:
         _sample(tiny, max_new_tokens=0)
 
 
+def _scaled(tiny: LoadedModel, scale: float) -> LoadedModel:
+    """A copy of the tiny model whose logits are scaled by ``scale``."""
+    model = copy.deepcopy(tiny.model)
+    with torch.no_grad():
+        model.model.norm.weight.mul_(scale)
+    return dataclasses.replace(tiny, model=model)
+
+
 @pytest.fixture(scope="module")
 def peaked(tiny: LoadedModel) -> LoadedModel:
     """A copy of the tiny model whose logits are scaled up, like a trained model's."""
-    model = copy.deepcopy(tiny.model)
-    with torch.no_grad():
-        model.model.norm.weight.mul_(PEAK_SCALE)
-    return dataclasses.replace(tiny, model=model)
+    return _scaled(tiny, PEAK_SCALE)
 
 
 def _first_token_counts(
@@ -349,10 +345,7 @@ def test_it_samples_next_tokens_from_the_processed_distribution(
 @pytest.fixture(scope="module")
 def broad(tiny: LoadedModel) -> LoadedModel:
     """Like ``peaked`` but flatter: a top-p 0.9 nucleus of about a hundred tokens."""
-    model = copy.deepcopy(tiny.model)
-    with torch.no_grad():
-        model.model.norm.weight.mul_(BROAD_SCALE)
-    return dataclasses.replace(tiny, model=model)
+    return _scaled(tiny, BROAD_SCALE)
 
 
 def test_it_samples_wide_nuclei_from_the_processed_distribution(broad: LoadedModel) -> None:
