@@ -39,6 +39,8 @@ class Candidate:
     generated_tokens: int = 0
     logprob_sum: float = 0.0
     finish_reason: str = ""
+    # Wall-clock seconds spent generating it (a share of its batch's time).
+    seconds: float = 0.0
 
     @property
     def mean_logprob(self) -> float:
