@@ -63,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 
 from strategies.data.arithmetic import ArithmeticConfig, generate_arithmetic  # noqa: E402
 from strategies.sampling import DecodingConfig, build_processor  # noqa: E402
+from strategies.types import Candidate  # noqa: E402
 from workers.runtime import engine  # noqa: E402
 from workers.runtime.models import LoadedModel, get_model  # noqa: E402
 from workers.runtime.speculative import MAX_NGRAM, MIN_NGRAM, greedy_speculative  # noqa: E402
@@ -321,7 +322,7 @@ def bench_batching(loaded: LoadedModel, dtype_name: str, args: argparse.Namespac
     processor = build_processor(
         DecodingConfig(temperature=TEMPERATURE, top_p=TOP_P, max_new_tokens=max_new)
     )
-    outputs: dict[str, list[list[engine.GeneratedSample]]] = {}
+    outputs: dict[str, list[list[Candidate]]] = {}
 
     def many(rows: int, name: str) -> Runner:
         def run(round_index: int) -> int:

@@ -41,6 +41,10 @@ class Candidate:
     finish_reason: str = ""
     # Wall-clock seconds spent generating it (a share of its batch's time).
     seconds: float = 0.0
+    # The generated token ids and one raw-model log-prob per token, as the engine
+    # reports them; empty when the generator does not.
+    token_ids: tuple[int, ...] = ()
+    token_logprobs: tuple[float, ...] = ()
 
     @property
     def mean_logprob(self) -> float:

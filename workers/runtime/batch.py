@@ -1,5 +1,9 @@
 """Decoding one batch: the rows of several requests, prefilled, then stepped together.
 
+A ``Request`` is one prompt to continue ``n`` times with one ``Processor`` (or greedily)
+and one seed; it is defined here, below the engine, so that the engine imports this
+module and nothing here imports the engine.
+
 ``engine.generate_batch`` plans batches (``plan``) and hands each to ``decode``: every
 part's prompt is prefilled at batch size 1 and copied into its rows of a ``RowCache``;
 each step then chooses one token per row (``choose``, rows grouped by processor, one
@@ -10,7 +14,7 @@ runs the model on the rest (``forward_step``, in chunks that halve on out-of-mem
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,12 +26,15 @@ from workers.runtime.truncation import Truncation
 if TYPE_CHECKING:
     import torch
 
-    from workers.runtime.engine import Request
     from workers.runtime.models import LoadedModel
 
 logger = logging.getLogger(__name__)
 
 FinishReason = Literal["eos", "length", "stop"]
+
+#: ``processor(raw_logits_float32 [B, V], positions [B] int64) -> scores [B, V]``;
+#: filtered tokens get ``-inf``. ``positions`` counts the tokens generated so far.
+Processor = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
 
 #: Generated tokens the KV cache has room for at first; it doubles when full.
 INITIAL_TOKENS = 128
@@ -49,6 +56,28 @@ def is_out_of_memory(exc: BaseException) -> bool:
         text in message
         for text in ("out of memory", "can't allocate memory", "cannot allocate memory")
     )
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prompt (already rendered) to continue ``n`` times with one processor and seed.
+
+    ``greedy`` takes the argmax of the raw logits (the processor is ignored).
+    """
+
+    prompt_text: str
+    n: int
+    processor: Processor | None
+    greedy: bool
+    seed: int
+    max_new_tokens: int
+    stop_strings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"n must be at least 1, got {self.n}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
 
 
 @dataclass

@@ -9,6 +9,14 @@ that finishes (end-of-sequence token, stop string, or its ``max_new_tokens``) le
 batch: a live row from the end takes its place, so no step decodes a finished row.
 ``generate`` (one prompt) and ``generate_many`` (a list of prompts) are thin wrappers.
 
+Each sample is a ``strategies.types.Candidate`` (answer, verdict and score unset):
+``token_ids`` are all generated tokens, including the end-of-sequence token or the token
+that completed a stop string; ``token_logprobs`` has one raw-model log-prob per token and
+``logprob_sum`` is their sum. ``text`` is the decoded generation (special tokens
+skipped), cut just before the first stop string when one was hit. ``seconds`` is the
+sample's share of the wall time of the batch that decoded it (proportional to its
+generated tokens; the shares of one call sum to its wall time).
+
 Log-probabilities are those of the unmodified model: the raw logit of the chosen token
 minus the row's ``logsumexp``, whatever the processor did. Sampling is exact for
 ``softmax(processor(raw_logits, positions))`` and drawn by inverse CDF
@@ -39,80 +47,45 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from strategies.types import Candidate
 from workers.runtime.batch import (
     Budget,
     CacheTooLarge,
-    FinishReason,
     Job,
     Part,
+    Processor,
+    Request,
     decode,
     find_stop,
     plan,
     release_memory,
 )
+from workers.runtime import speculative
 from workers.runtime.truncation import describe_processor
 
 if TYPE_CHECKING:
-    import torch
-
     from workers.runtime.models import LoadedModel
+
+# ``Processor`` and ``Request`` live in ``batch`` (which must not import this module);
+# they are re-exported because callers build requests for ``generate_batch`` from here.
+__all__ = [
+    "DEFAULT_MAX_BATCH_ROWS",
+    "Processor",
+    "Request",
+    "generate",
+    "generate_batch",
+    "generate_many",
+    "stable_seed",
+]
 
 logger = logging.getLogger(__name__)
 
-#: ``processor(raw_logits_float32 [B, V], positions [B] int64) -> scores [B, V]``;
-#: filtered tokens get ``-inf``. ``positions`` counts the tokens generated so far.
-Processor = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
-
 #: Rows decoded together at most (before any out-of-memory halving).
 DEFAULT_MAX_BATCH_ROWS = 128
-
-
-@dataclass(frozen=True)
-class GeneratedSample:
-    """One generated candidate.
-
-    ``token_ids`` are all generated tokens, including the end-of-sequence token or the
-    token that completed a stop string; ``token_logprobs`` has one raw-model log-prob
-    per token and ``logprob_sum`` is their sum. ``text`` is the decoded generation
-    (special tokens skipped), cut just before the first stop string when one was hit.
-    ``seconds`` is this sample's share of the wall time of the batch that decoded it
-    (proportional to its generated tokens; the shares of one call sum to its wall time).
-    """
-
-    text: str
-    token_ids: tuple[int, ...]
-    prompt_tokens: int
-    generated_tokens: int
-    logprob_sum: float
-    token_logprobs: tuple[float, ...]
-    finish_reason: FinishReason
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Request:
-    """One prompt (already rendered) to continue ``n`` times with one processor and seed.
-
-    ``greedy`` takes the argmax of the raw logits (the processor is ignored).
-    """
-
-    prompt_text: str
-    n: int
-    processor: Processor | None
-    greedy: bool
-    seed: int
-    max_new_tokens: int
-    stop_strings: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.n < 1:
-            raise ValueError(f"n must be at least 1, got {self.n}")
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
 
 
 def stable_seed(seed: int, index: int) -> int:
@@ -125,9 +98,7 @@ def _decode_speculative(
     loaded: LoadedModel, job: Job, draft_tokens: int, draft: LoadedModel | None
 ) -> None:
     """Greedy decoding of ``job`` with prompt-lookup or draft-model drafts (``speculative``)."""
-    from workers.runtime.speculative import greedy_speculative
-
-    tokens, logprobs, finish, _ = greedy_speculative(
+    tokens, logprobs, finish, _ = speculative.greedy_speculative(
         loaded,
         job.prompt_ids,
         max_new_tokens=job.request.max_new_tokens,
@@ -147,7 +118,7 @@ def generate_batch(
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
     speculative_tokens: int = 0,
     draft: LoadedModel | None = None,
-) -> list[list[GeneratedSample]]:
+) -> list[list[Candidate]]:
     """Samples of every request (a list per request, in order), decoded in shared batches.
 
     Requests are packed in order into batches of at most ``max_batch_rows`` rows (a
@@ -163,9 +134,7 @@ def generate_batch(
     if speculative_tokens < 0:
         raise ValueError(f"speculative_tokens must be >= 0, got {speculative_tokens}")
     if draft is not None:
-        from workers.runtime.speculative import check_draft
-
-        check_draft(loaded, draft)
+        speculative.check_draft(loaded, draft)
     started = time.perf_counter()
     jobs: list[Job] = []
     for request in requests:
@@ -240,9 +209,9 @@ def _share_seconds(jobs: list[Job], batch: list[Part], seconds: float) -> None:
         job.seconds[s] += seconds * share
 
 
-def _samples(loaded: LoadedModel, job: Job) -> list[GeneratedSample]:
+def _samples(loaded: LoadedModel, job: Job) -> list[Candidate]:
     """The finished samples of a job (a greedy job's one row repeated ``n`` times)."""
-    out: list[GeneratedSample] = []
+    out: list[Candidate] = []
     for i in range(job.rows):
         text = loaded.tokenizer.decode(job.tokens[i], skip_special_tokens=True)
         if job.finish[i] == "stop":
@@ -250,7 +219,7 @@ def _samples(loaded: LoadedModel, job: Job) -> list[GeneratedSample]:
             if cut >= 0:
                 text = text[:cut]
         out.append(
-            GeneratedSample(
+            Candidate(
                 text=text,
                 token_ids=tuple(job.tokens[i]),
                 prompt_tokens=len(job.prompt_ids),
@@ -280,7 +249,7 @@ def generate(
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
     speculative_tokens: int = 0,
     draft: LoadedModel | None = None,
-) -> list[GeneratedSample]:
+) -> list[Candidate]:
     """Generate ``n`` candidates continuing ``prompt_text`` (already rendered).
 
     The prompt is prefilled once (batch size 1) and its KV cache shared by the ``n``
@@ -325,7 +294,7 @@ def generate_many(
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
     speculative_tokens: int = 0,
     draft: LoadedModel | None = None,
-) -> list[list[GeneratedSample]]:
+) -> list[list[Candidate]]:
     """``generate`` for every prompt, decoded together in batches of ``max_batch_rows``.
 
     Prompt ``i`` uses ``stable_seed(seed, i)`` unless ``seeds`` gives its seed, and

@@ -11,16 +11,11 @@ import pytest
 import torch
 
 from strategies.sampling import DecodingConfig, build_processor
+from strategies.types import Candidate
 from tests.workers.runtime.helpers import batch_sizes, hf_greedy
 from workers.runtime import batch
-from workers.runtime.engine import (
-    GeneratedSample,
-    Request,
-    generate,
-    generate_batch,
-    generate_many,
-    stable_seed,
-)
+from workers.runtime.batch import Request
+from workers.runtime.engine import generate, generate_batch, generate_many, stable_seed
 from workers.runtime.models import LoadedModel
 
 TEXTS = (
@@ -34,7 +29,7 @@ def _prompts(loaded: LoadedModel) -> list[str]:
     return [loaded.render_prompt(text) for text in TEXTS]
 
 
-def _tokens(samples: list[GeneratedSample]) -> list[tuple[int, ...]]:
+def _tokens(samples: list[Candidate]) -> list[tuple[int, ...]]:
     return [s.token_ids for s in samples]
 
 

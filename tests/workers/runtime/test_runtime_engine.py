@@ -15,8 +15,9 @@ import scipy.stats
 import torch
 
 from strategies.sampling import DecodingConfig, build_processor
+from strategies.types import Candidate
 from tests.workers.runtime.helpers import batch_sizes, hf_greedy
-from workers.runtime.engine import GeneratedSample, generate, generate_many, stable_seed
+from workers.runtime.engine import generate, generate_many, stable_seed
 from workers.runtime.models import LoadedModel
 from workers.runtime.sampler import WIDE_TOP_M
 from workers.runtime.truncation import describe_processor, fast_filter
@@ -61,7 +62,7 @@ def _forcing(
     return process
 
 
-def _sample(tiny: LoadedModel, **kwargs: Any) -> list[GeneratedSample]:
+def _sample(tiny: LoadedModel, **kwargs: Any) -> list[Candidate]:
     options: dict[str, Any] = {
         "n": 4,
         "processor": None,

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from strategies.sampling import DecodingConfig, build_processor
+from strategies.types import Candidate
 from workers.runtime import batch
-from workers.runtime.engine import GeneratedSample, generate, generate_many
+from workers.runtime.engine import generate, generate_many
 from workers.runtime.kv_cache import RowCache
 from workers.runtime.models import LoadedModel
 
@@ -64,7 +65,7 @@ def _ends_some_rows_early(tiny: LoadedModel) -> Any:
     return process
 
 
-def _same(left: list[GeneratedSample], right: list[GeneratedSample]) -> None:
+def _same(left: list[Candidate], right: list[Candidate]) -> None:
     assert [s.token_ids for s in left] == [s.token_ids for s in right]
     assert [s.finish_reason for s in left] == [s.finish_reason for s in right]
     assert [s.generated_tokens for s in left] == [s.generated_tokens for s in right]
