@@ -40,7 +40,7 @@ from strategies.sampling import DecodingConfig
 from strategies.verify.code import CODE_COMPLETION_STOPS, TEST_COMPLETION_STOPS
 from strategies.verify.math import extract_answer
 from webapp.datasets.models import Problem
-from webapp.experiments import code_verification, results, services, verification
+from webapp.experiments import code_verification, pools, results, services, verification
 from webapp.experiments.models import Experiment, Sample, SamplePool
 from workers import code_runs
 from workers.runtime import schemes
@@ -75,23 +75,11 @@ def _store_candidates(
     for ``n``; refinement's self-evaluation scores are kept as verdicts."""
     # The whole batch of n is drawn again so that a pool grown later (8 -> 16)
     # keeps its first samples; indices already stored are not written again.
-    have = services.existing_sample_indices(pool.pk, problem.pk)
-    services.record_samples(
+    have = pools.existing_sample_indices(pool.pk, problem.pk)
+    pools.record_samples(
         pool.pk,
         problem.pk,
-        [
-            services.SampleRecord(
-                index=i,
-                text=c.text,
-                prompt_tokens=c.prompt_tokens,
-                generated_tokens=c.generated_tokens,
-                logprob_sum=c.logprob_sum,
-                finish_reason=c.finish_reason,
-                seconds=c.seconds,
-            )
-            for i, c in enumerate(candidates)
-            if i not in have
-        ],
+        {i: c for i, c in enumerate(candidates) if i not in have},
         requested=n,
     )
     given = {i: c.score for i, c in enumerate(candidates) if c.score is not None}
@@ -229,7 +217,9 @@ def _generate(
 
 def _score_problem(loaded: LoadedModel, pool: SamplePool, problem: Problem, n: int) -> None:
     """Self-evaluation scores for the problem's samples 0..n-1 that lack one."""
-    pending = services.samples_without_scores(pool.pk, problem.pk, n)
+    pending = pools.samples_without_verdict(
+        pool.pk, problem.pk, n, verification.SELF_EVAL_VERIFIER
+    )
     if pending:
         values = schemes.self_eval_scores(loaded, problem.prompt, [t for _, t in pending])
         verification.record_scores(
@@ -247,7 +237,7 @@ def _judge_problem(
 ) -> None:
     """Judge the problem's samples 0..n-1 that have no verdict yet with the model judge."""
     key = verification.verifier_for(experiment)
-    pending = services.samples_without_verdict(pool.pk, problem.pk, n, key)
+    pending = pools.samples_without_verdict(pool.pk, problem.pk, n, key)
     if not pending:
         return
     config = registry.get("judge").config_class(**experiment.verifier_config)
@@ -332,9 +322,10 @@ def _generate_for_model(
     """Generate, score and judge the slice for pools of one model; False when the
     experiment stopped or failed."""
     needs = [
-        (pool, n, services.problems_needing_work(
-            pool.pk, problem_ids, n, scores=experiment.self_eval, judge=judge
-        ))
+        (pool, n, pools.problems_needing_work(pool.pk, problem_ids, n, verifiers=[
+            *([verification.SELF_EVAL_VERIFIER] if experiment.self_eval else []),
+            *([judge] if judge else []),
+        ]))
         for pool, n in demanded
     ]
     if not any(problems for _, _, problems in needs):
@@ -358,7 +349,7 @@ def _generate_for_model(
     lacking = [
         _Work(pool, problem, n)
         for pool, n, problems in needs
-        for problem in services.problems_missing_samples(pool.pk, [p.pk for p in problems], n)
+        for problem in pools.problems_missing_samples(pool.pk, [p.pk for p in problems], n)
     ]
     # Problem by problem, each problem's pools side by side (e.g. top-H and min-p rows).
     lacking.sort(key=lambda w: w.problem.index)
@@ -401,14 +392,13 @@ def verify_chunk(
     experiment = Experiment.objects.select_related("dataset").get(pk=experiment_id)
     if code_verification.is_code(experiment):
         # Untrusted programs: run in the sandbox on this (cpu) queue, never in-process.
-        pools = SamplePool.objects.in_bulk(pool_ids)
+        plan = code_verification.plan_slice(experiment_id, pool_ids, problem_ids)
         try:
-            code_runs.verify_code_chunk(
-                experiment, [pools[pool_id] for pool_id in pool_ids], problem_ids
-            )
+            outcomes = code_runs.run_plan(plan)
         except code_runs.SandboxUnavailable as exc:
             services.fail_experiment(experiment_id, f"Code cannot be run here: {exc}")
             return
+        code_verification.record_slice(plan, outcomes)
     else:
         for pool_id in pool_ids:
             verification.record_verdicts(experiment, pool_id, problem_ids)

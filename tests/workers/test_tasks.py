@@ -39,7 +39,7 @@ def run_all(experiment: Experiment) -> None:
 
 
 def _demands(experiment: Experiment) -> list[list[int]]:
-    from webapp.experiments.services import pool_demands
+    from webapp.experiments.pools import pool_demands
 
     return [[pool_id, n] for pool_id, n in pool_demands(experiment).items()]
 
@@ -286,10 +286,15 @@ def test_a_one_pool_message_is_still_understood(worker_settings: Any, team: Any)
 def test_it_sends_one_task_per_slice_with_every_pool_of_the_model(
     settings: Any, team: Any, monkeypatch: Any
 ) -> None:
+    from webapp import queue
     from webapp.experiments.services import enqueue_experiment
 
     sent: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(tasks.generate_chunk, "delay", lambda *args: sent.append(args))
+    # The web app enqueues by task name; record what it sends to generate_chunk.
+    monkeypatch.setattr(
+        queue, "send",
+        lambda name, *args: sent.append(args) if name == tasks.generate_chunk.name else None,
+    )
     experiment = make_experiment(team, n=3)
     greedy, sampled = sorted({s.pool_id for s in experiment.strategies.all()})
     problems = list(experiment.dataset.problems.order_by("index").values_list("pk", flat=True))

@@ -11,12 +11,17 @@ and hands the outcomes back here to be stored. Three kinds of run:
 
 Samples of a test pool are not solutions: their verdict (outcome "unjudged") records
 the assertions extracted from them, so that every sample of an experiment has one.
+
+A cpu-queue task crosses into this module once each way per slice: ``plan_slice``
+hands it every program to run (a ``CodePlan``), and ``record_slice`` takes every
+outcome back and stores it. The finer functions below are the plan's parts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from django.db import transaction
@@ -38,7 +43,9 @@ from webapp.experiments.models import (
     Strategy,
     Verdict,
 )
+from webapp.experiments.pools import is_pool_problem_done, pool_demands
 from webapp.experiments.specs import TEST_SCHEME
+from webapp.experiments.verification import verifier_for
 
 UNIT_TESTS = "unit_tests"
 #: Per-assertion time limit in a pass-matrix run, and the cap on a whole run.
@@ -77,6 +84,101 @@ class MatrixJob:
     @property
     def wall_seconds(self) -> float:
         return min(MATRIX_MAX_SECONDS, 2.0 + CHECK_SECONDS * len(self.tests))
+
+
+class Outcome(Protocol):
+    """What the sandbox reports of one program (``workers.sandbox.Outcome`` is one)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def checks(self) -> Sequence[bool]: ...
+
+
+@dataclass(frozen=True)
+class CodePlan:
+    """Every program a slice of a code experiment needs run, built in one call.
+
+    Unit-test runs of a problem that is calibrated in the same slice get their time
+    limit from the calibration: ``config.wall_seconds(canonical seconds)``.
+    """
+
+    calibrations: tuple[CodeRun, ...]
+    unit_tests: tuple[CodeRun, ...]
+    matrices: tuple[MatrixJob, ...]
+    config: UnitTestConfig
+    verifier: str
+    # Generated-test pools of the slice: (pool id, assertions kept per sample); their
+    # samples get their extracted assertions as verdicts, with nothing to run.
+    test_pools: tuple[tuple[int, int], ...]
+    problem_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CodeOutcomes:
+    """The sandbox's outcomes for a ``CodePlan``, in the plan's order; one list of
+    outcomes per matrix job (empty when the job has no tests)."""
+
+    calibrations: tuple[Outcome, ...]
+    unit_tests: tuple[Outcome, ...]
+    matrices: tuple[tuple[Outcome, ...], ...]
+
+
+def plan_slice(experiment_id: int, pool_ids: Sequence[int],
+               problem_ids: Sequence[int]) -> CodePlan:
+    """What the sandbox must run to judge the pools' slice and fill its pass matrices.
+
+    Solution pools get unit-test runs (after their problems' canonical solutions are
+    timed); a test pool gets its assertions extracted when the outcomes are recorded.
+    """
+    experiment = Experiment.objects.select_related("dataset").get(pk=experiment_id)
+    key = verifier_for(experiment)
+    pools = SamplePool.objects.in_bulk(list(pool_ids))
+    ordered = [pools[pool_id] for pool_id in pool_ids]
+    solutions = [pool for pool in ordered if not is_test_pool(pool)]
+    calibrations = calibration_runs(experiment, problem_ids) if solutions else []
+    unit_tests = [run for pool in solutions
+                  for run in unit_test_runs(experiment, key, pool.pk, problem_ids)]
+    return CodePlan(
+        calibrations=tuple(calibrations),
+        unit_tests=tuple(unit_tests),
+        matrices=tuple(matrix_jobs(experiment, problem_ids)),
+        config=unit_test_config(experiment),
+        verifier=key,
+        test_pools=tuple((pool.pk, tests_per_sample(experiment, pool.pk))
+                         for pool in ordered if is_test_pool(pool)),
+        problem_ids=tuple(problem_ids),
+    )
+
+
+def record_slice(plan: CodePlan, outcomes: CodeOutcomes) -> None:
+    """Store a slice's outcomes: calibration times, verdicts, extracted tests, matrices."""
+    for run, outcome in zip(plan.calibrations, outcomes.calibrations, strict=True):
+        record_calibration(run.problem_id, outcome.status, outcome.seconds, outcome.detail)
+    record_unit_test_verdicts(plan.verifier, [
+        (run, outcome.status, outcome.detail)
+        for run, outcome in zip(plan.unit_tests, outcomes.unit_tests, strict=True)
+    ])
+    for pool_id, limit in plan.test_pools:
+        record_test_pool_verdicts(plan.verifier, pool_id, plan.problem_ids, limit)
+    for job, job_outcomes in zip(plan.matrices, outcomes.matrices, strict=True):
+        record_matrix(job, matrix_rows(job, job_outcomes))
+
+
+def matrix_rows(job: MatrixJob, outcomes: Sequence[Outcome]) -> list[Sequence[bool] | None]:
+    """Each solution's pass/fail per distinct test; ``None`` for one that never got
+    through its own definition: CodeT and B4 leave it out (ALGORITHMS section 10)."""
+    if not job.tests:
+        return [[] for _ in job.programs]
+    rows: list[Sequence[bool] | None] = []
+    for outcome in outcomes:
+        ran = outcome.status == "passed" or any(outcome.checks)
+        rows.append(list(outcome.checks) if ran else None)
+    return rows
 
 
 def is_code(experiment: Experiment) -> bool:
@@ -217,8 +319,6 @@ def _test_columns(samples: Sequence[tuple[int, str]], entry_point: str, limit: i
 
 def matrix_jobs(experiment: Experiment, problem_ids: Sequence[int]) -> list[MatrixJob]:
     """Pass matrices the slice still needs: both pools generated, none stored large enough."""
-    from webapp.experiments.services import is_pool_problem_done, pool_demands
-
     demands = pool_demands(experiment)
     config = unit_test_config(experiment)
     pairs = {(s.pool_id, s.test_pool_id) for s in experiment.strategies.all() if s.test_pool_id}
@@ -270,8 +370,6 @@ def record_matrix(job: MatrixJob, rows: Sequence[Sequence[bool] | None]) -> None
 
 def missing_matrices(experiment: Experiment) -> int:
     """(strategy pools, problem) pairs whose pass matrix is not stored large enough yet."""
-    from webapp.experiments.services import pool_demands
-
     demands = pool_demands(experiment)
     problems = experiment.dataset.problems.count()
     missing = 0

@@ -9,27 +9,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from strategies.config import pool_key
 from strategies.sampling import DecodingConfig
-from webapp.datasets.models import Problem
-from webapp.experiments.models import (
-    Experiment,
-    PoolProblem,
-    Sample,
-    SamplePool,
-    Strategy,
-    Verdict,
-)
+from webapp import queue
+from webapp.experiments.code_verification import missing_matrices
+from webapp.experiments.models import Experiment, SamplePool, Strategy, Verdict
+from webapp.experiments.pools import experiment_samples, generation_totals, pool_demands
 from webapp.experiments.specs import (
     ADAPTIVE_DECODER,
     BEAM_DECODERS,
@@ -41,7 +36,9 @@ from webapp.experiments.specs import (
     StrategySpec,
     test_decoding,
 )
+from webapp.experiments.verification import verifier_for
 from webapp.teams.models import Team
+from workers import catalogue
 
 logger = logging.getLogger(__name__)
 
@@ -175,17 +172,6 @@ def submit_experiment(
     return experiment
 
 
-def pool_demands(experiment: Experiment) -> dict[int, int]:
-    """Samples per problem each pool must hold for this experiment: {pool id: n}."""
-    demands: dict[int, int] = {}
-    rows = experiment.strategies.values_list("pool_id", "n", "test_pool_id", "test_n")
-    for pool_id, n, test_pool_id, test_n in rows:
-        demands[pool_id] = max(demands.get(pool_id, 0), n)
-        if test_pool_id is not None:
-            demands[test_pool_id] = max(demands.get(test_pool_id, 0), test_n)
-    return demands
-
-
 def chunk_size(demanded: Sequence[tuple[SamplePool, int]]) -> int:
     """Problems per generation task for these pools of one model: ``STRATLAB_CHUNK_SIZE``,
     fewer when one problem's samples over all the pools fill more than a batch
@@ -201,21 +187,13 @@ def problem_chunks(experiment: Experiment, size: int) -> list[list[int]]:
 
 
 def model_choices() -> list[tuple[str, str]]:
-    """(name, label) of every model the workers can load: the model catalogue is one
-    of the two places the web layer reaches into ``workers`` (with the enqueue below)."""
-    from workers.runtime.models import available_models
-
-    specs = available_models(settings.STRATLAB_EXTRA_MODELS)
-    return [(name, spec.label) for name, spec in specs.items()]
+    """(name, label) of every model the workers can load, from the torch-free catalogue."""
+    return catalogue.model_choices(settings.STRATLAB_EXTRA_MODELS)
 
 
 def enqueue_experiment(experiment_id: int) -> None:
     """Send one generation task per (model, slice of problems), covering every pool of
     that model, so that the pools' samples share the engine's batches."""
-    from kombu.exceptions import OperationalError
-
-    from workers import tasks
-
     experiment = Experiment.objects.get(pk=experiment_id)
     demands = pool_demands(experiment)
     pools = SamplePool.objects.in_bulk(list(demands))
@@ -226,7 +204,7 @@ def enqueue_experiment(experiment_id: int) -> None:
         for demanded in by_model.values():
             size = chunk_size([(pools[pool_id], n) for pool_id, n in demanded])
             for chunk in problem_chunks(experiment, size):
-                tasks.generate_chunk.delay(experiment_id, demanded, chunk)
+                queue.send(queue.GENERATE_CHUNK, experiment_id, demanded, chunk)
     except OperationalError as exc:
         fail_experiment(experiment_id, f"Could not reach the task broker (Redis): {exc}")
 
@@ -258,206 +236,14 @@ def fail_experiment(experiment_id: int, reason: str) -> bool:
     return bool(won)
 
 
-def _done_problems(pool_id: int, problem_ids: Sequence[int], n: int) -> set[int]:
-    """Problems of the slice generated for a request of ``n``: a completion marker covers
-    ``n`` and its samples are still stored (a variable-size scheme may hold fewer than n)."""
-    markers = PoolProblem.objects.filter(
-        pool_id=pool_id, problem_id__in=problem_ids, n_requested__gte=n
-    ).values_list("problem_id", "n_done")
-    stored = dict(
-        Sample.objects.filter(pool_id=pool_id, problem_id__in=problem_ids, index__lt=n)
-        .values("problem_id")
-        .annotate(c=Count("id"))
-        .values_list("problem_id", "c")
-    )
-    return {pid for pid, done in markers if stored.get(pid, 0) >= min(done, n)}
-
-
-def is_pool_problem_done(pool_id: int, problem_id: int, n: int) -> bool:
-    """Whether the pool's samples for the problem were generated for a request of ``n``."""
-    return problem_id in _done_problems(pool_id, [problem_id], n)
-
-
-def problems_missing_samples(pool_id: int, problem_ids: Sequence[int], n: int) -> list[Problem]:
-    """Problems of the slice whose samples 0..n-1 were not generated (see ``_done_problems``)."""
-    done = _done_problems(pool_id, problem_ids, n)
-    missing = [pid for pid in problem_ids if pid not in done]
-    return list(Problem.objects.filter(pk__in=missing).order_by("index"))
-
-
-def _problems_lacking_verdicts(
-    pool_id: int, problem_ids: Sequence[int], n: int, verifier: str
-) -> set[int]:
-    """Problems of the slice with a sample among 0..n-1 that has no ``verifier`` verdict."""
-    return set(
-        Sample.objects.filter(pool_id=pool_id, problem_id__in=problem_ids, index__lt=n)
-        .exclude(verdicts__verifier=verifier)
-        .values_list("problem_id", flat=True)
-    )
-
-
-def problems_needing_work(
-    pool_id: int, problem_ids: Sequence[int], n: int, *, scores: bool,
-    judge: str | None = None,
-) -> list[Problem]:
-    """Problems lacking samples, or (with ``scores``) self-evaluation scores, or (with a
-    ``judge`` verifier key) the model judge's verdicts."""
-    missing = {p.pk: p for p in problems_missing_samples(pool_id, problem_ids, n)}
-    lacking: set[int] = set()
-    if scores:
-        from webapp.experiments.verification import SELF_EVAL_VERIFIER
-
-        lacking |= _problems_lacking_verdicts(pool_id, problem_ids, n, SELF_EVAL_VERIFIER)
-    if judge:
-        lacking |= _problems_lacking_verdicts(pool_id, problem_ids, n, judge)
-    for problem in Problem.objects.filter(pk__in=lacking - set(missing)):
-        missing[problem.pk] = problem
-    return sorted(missing.values(), key=lambda p: p.index)
-
-
-def samples_without_verdict(
-    pool_id: int, problem_id: int, n: int, verifier: str
-) -> list[tuple[int, str]]:
-    """(sample id, text) of the problem's first ``n`` samples without a ``verifier`` verdict."""
-    return list(
-        Sample.objects.filter(pool_id=pool_id, problem_id=problem_id, index__lt=n)
-        .exclude(verdicts__verifier=verifier)
-        .order_by("index")
-        .values_list("pk", "text")
-    )
-
-
-def samples_without_scores(pool_id: int, problem_id: int, n: int) -> list[tuple[int, str]]:
-    """(sample id, text) of the problem's first ``n`` samples without a self-eval score."""
-    from webapp.experiments.verification import SELF_EVAL_VERIFIER
-
-    return samples_without_verdict(pool_id, problem_id, n, SELF_EVAL_VERIFIER)
-
-
-def existing_sample_indices(pool_id: int, problem_id: int) -> set[int]:
-    return set(
-        Sample.objects.filter(pool_id=pool_id, problem_id=problem_id).values_list(
-            "index", flat=True
-        )
-    )
-
-
-@dataclass(frozen=True)
-class SampleRecord:
-    index: int
-    text: str
-    prompt_tokens: int
-    generated_tokens: int
-    logprob_sum: float
-    finish_reason: str
-    seconds: float
-
-
-def record_samples(
-    pool_id: int, problem_id: int, records: Sequence[SampleRecord], *,
-    requested: int | None = None,
-) -> int:
-    """Store generated samples; an index already stored is left untouched.
-
-    Returns how many rows were new. The unique (pool, problem, index) key is what
-    makes a redelivered generation task harmless. A generator passes ``requested``,
-    the N it was asked for: the same transaction then marks the (pool, problem)
-    complete for requests up to N, with however many samples the scheme produced.
-    """
-    with transaction.atomic():
-        before = Sample.objects.filter(pool_id=pool_id, problem_id=problem_id).count()
-        Sample.objects.bulk_create(
-            [
-                Sample(
-                    pool_id=pool_id,
-                    problem_id=problem_id,
-                    index=r.index,
-                    text=r.text,
-                    prompt_tokens=r.prompt_tokens,
-                    generated_tokens=r.generated_tokens,
-                    logprob_sum=r.logprob_sum,
-                    finish_reason=r.finish_reason,
-                    seconds=r.seconds,
-                )
-                for r in records
-            ],
-            ignore_conflicts=True,
-        )
-        stored = Sample.objects.filter(pool_id=pool_id, problem_id=problem_id)
-        if requested is not None:
-            marker, created = PoolProblem.objects.get_or_create(
-                pool_id=pool_id, problem_id=problem_id,
-                defaults={"n_requested": requested,
-                          "n_done": stored.filter(index__lt=requested).count()},
-            )
-            if not created:
-                requested = max(requested, marker.n_requested)
-                PoolProblem.objects.filter(pk=marker.pk).update(
-                    n_requested=requested, n_done=stored.filter(index__lt=requested).count()
-                )
-        return stored.count() - before
-
-
-@dataclass(frozen=True)
-class GenerationTotals:
-    """Samples an experiment expects and whether every (pool, problem) is generated."""
-
-    expected: int
-    is_complete: bool
-
-
-def generation_totals(experiment: Experiment) -> GenerationTotals:
-    """Expected samples: a (pool, problem) done for the pool's demand n (marker and samples
-    stored, as in ``_done_problems``) counts what it holds up to n, any other counts n;
-    complete when every one is done."""
+def progress(experiment: Experiment) -> list[dict[str, object]]:
+    """Per-stage progress: generate, verify, select/metrics, each with done/total."""
     problems = experiment.dataset.problems.count()
-    demands = pool_demands(experiment)
-    stored = {
-        (pool_id, problem_id): c
-        for pool_id, problem_id, c in _experiment_samples(experiment)
-        .values("pool_id", "problem_id")
-        .annotate(c=Count("id"))
-        .values_list("pool_id", "problem_id", "c")
-    }
-    expected = 0
-    marked: dict[int, int] = {}
-    markers = PoolProblem.objects.filter(
-        pool_id__in=demands, problem__dataset_id=experiment.dataset_id
-    ).values_list("pool_id", "problem_id", "n_requested", "n_done")
-    for pool_id, problem_id, requested, done in markers:
-        n = demands[pool_id]
-        if requested >= n and stored.get((pool_id, problem_id), 0) >= min(done, n):
-            expected += min(done, n)
-            marked[pool_id] = marked.get(pool_id, 0) + 1
-    unmarked = 0
-    for pool_id, n in demands.items():
-        left = problems - marked.get(pool_id, 0)
-        expected += left * n
-        unmarked += left
-    return GenerationTotals(expected=expected, is_complete=unmarked == 0)
-
-
-def expected_counts(experiment: Experiment) -> dict[str, int]:
-    problems = experiment.dataset.problems.count()
-    return {
+    expected = {
         "samples": generation_totals(experiment).expected,
         "results": experiment.strategies.count() * problems,
     }
-
-
-def _experiment_samples(experiment: Experiment) -> QuerySet[Sample]:
-    condition = Q(pk__in=[])
-    for pool_id, n in pool_demands(experiment).items():
-        condition |= Q(pool_id=pool_id, index__lt=n)
-    return Sample.objects.filter(condition, problem__dataset_id=experiment.dataset_id)
-
-
-def progress(experiment: Experiment) -> list[dict[str, object]]:
-    """Per-stage progress: generate, verify, select/metrics, each with done/total."""
-    from webapp.experiments.verification import verifier_for
-
-    expected = expected_counts(experiment)
-    samples = _experiment_samples(experiment)
+    samples = experiment_samples(experiment)
     generated = samples.count()
     verified = Verdict.objects.filter(
         sample__in=samples, verifier=verifier_for(experiment)
@@ -480,22 +266,18 @@ def progress(experiment: Experiment) -> list[dict[str, object]]:
 
 def claim_metrics_if_verified(experiment_id: int) -> bool:
     """True (once) when every (pool, problem) is generated and every sample has its verdict."""
-    from webapp.experiments.verification import verifier_for
-
     experiment = Experiment.objects.select_related("dataset").get(pk=experiment_id)
     if experiment.metrics_claimed_at is not None or experiment.is_done:
         return False
     totals = generation_totals(experiment)
     if not totals.is_complete:
         return False
-    samples = _experiment_samples(experiment)
+    samples = experiment_samples(experiment)
     verified = Verdict.objects.filter(
         sample__in=samples, verifier=verifier_for(experiment)
     ).count()
     if verified < totals.expected:
         return False
-    from webapp.experiments.code_verification import missing_matrices
-
     if missing_matrices(experiment):
         return False
     won = Experiment.objects.filter(

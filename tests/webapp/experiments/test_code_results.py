@@ -7,17 +7,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from strategies.types import Candidate
 from tests.factories import make_code_experiment
 from webapp.experiments import code_verification as cv
 from webapp.experiments.models import Experiment, Metric, PassMatrix, ProblemResult, Strategy
+from webapp.experiments.pools import pool_demands, record_samples
 from webapp.experiments.results import compute_results
-from webapp.experiments.services import (
-    SampleRecord,
-    StrategySpec,
-    claim_metrics_if_verified,
-    pool_demands,
-    record_samples,
-)
+from webapp.experiments.services import claim_metrics_if_verified
+from webapp.experiments.specs import StrategySpec
 from webapp.experiments.verification import verifier_for
 
 pytestmark = pytest.mark.django_db
@@ -32,10 +29,10 @@ TESTS = ["assert has_close_elements([1.0, 1.1], 0.5) == True",
 
 
 def store(pool_id: int, problem_id: int, texts: list[str]) -> None:
-    record_samples(pool_id, problem_id, [
-        SampleRecord(index=i, text=t, prompt_tokens=10, generated_tokens=5, logprob_sum=-1.0,
+    record_samples(pool_id, problem_id, {
+        i: Candidate(text=t, prompt_tokens=10, generated_tokens=5, logprob_sum=-1.0,
                      finish_reason="eos", seconds=0.1) for i, t in enumerate(texts)
-    ], requested=len(texts))
+    }, requested=len(texts))
 
 
 def build(team: Any) -> Experiment:

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from strategies import registry
+from strategies.types import Candidate
 from tests.factories import make_experiment
 from webapp.experiments.models import Experiment, Metric, ProblemResult, Sample
+from webapp.experiments.pools import record_samples
 from webapp.experiments.results import compute_results
-from webapp.experiments.services import SampleRecord, StrategySpec, record_samples
+from webapp.experiments.specs import StrategySpec
 from webapp.experiments.verification import record_scores, record_verdicts
 
 pytestmark = pytest.mark.django_db
@@ -30,12 +32,12 @@ def run(team: Any) -> Experiment:
     for problem in experiment.dataset.problems.order_by("index"):
         gold = int(problem.answer)
         answers = [gold, gold + 1, gold, gold + 2, gold + 1, gold]
-        record_samples(pool_id, problem.pk, [
-            SampleRecord(index=i, text=f"Working... the answer is {a}", prompt_tokens=9,
+        record_samples(pool_id, problem.pk, {
+            i: Candidate(text=f"Working... the answer is {a}", prompt_tokens=9,
                          generated_tokens=5 + i, logprob_sum=float(-rng.uniform(1, 5)),
                          finish_reason="eos", seconds=0.01)
             for i, a in enumerate(answers[: problem.index + 4])  # 4, 5, 6 samples
-        ])
+        })
     ids = list(experiment.dataset.problems.values_list("pk", flat=True))
     record_verdicts(experiment, pool_id, ids)
     sample_ids = Sample.objects.values_list("pk", flat=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from strategies.types import Candidate
 from tests.factories import PASSWORD, make_experiment
 from webapp.experiments.models import Experiment
+from webapp.experiments.pools import record_samples
 from webapp.experiments.results import compute_results
-from webapp.experiments.services import SampleRecord, record_samples
 from webapp.experiments.verification import record_verdicts
 
 pytestmark = pytest.mark.django_db
@@ -22,12 +23,12 @@ def finished(experiment: Experiment) -> Experiment:
     """Store hand-written samples for every pool, verify, select, finish."""
     for strategy in experiment.strategies.all():
         for problem in experiment.dataset.problems.all():
-            records = [
-                SampleRecord(index=i, text=f"The answer is {problem.answer if i % 2 else 0}.",
+            records = {
+                i: Candidate(text=f"The answer is {problem.answer if i % 2 else 0}.",
                              prompt_tokens=10, generated_tokens=6, logprob_sum=-3.0,
                              finish_reason="eos", seconds=0.1)
                 for i in range(strategy.n)
-            ]
+            }
             record_samples(strategy.pool_id, problem.pk, records)
         record_verdicts(experiment, strategy.pool_id,
                         list(experiment.dataset.problems.values_list("pk", flat=True)))
@@ -127,12 +128,12 @@ def test_it_shows_every_strategys_candidates_escaped(client, team, owner) -> Non
     experiment = make_experiment(team, prompts=[("<script>alert(1)</script> 2+2?", "4")])
     problem = experiment.dataset.problems.get()
     for strategy in experiment.strategies.all():
-        record_samples(strategy.pool_id, problem.pk, [
-            SampleRecord(index=i, text="<img src=x onerror=alert(1)> The answer is 4",
+        record_samples(strategy.pool_id, problem.pk, {
+            i: Candidate(text="<img src=x onerror=alert(1)> The answer is 4",
                          prompt_tokens=5, generated_tokens=7, logprob_sum=-1.0,
                          finish_reason="eos", seconds=0.1)
             for i in range(strategy.n)
-        ])
+        })
         record_verdicts(experiment, strategy.pool_id, [problem.pk])
     login(client, owner)
     body = client.get(
