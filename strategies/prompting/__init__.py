@@ -5,9 +5,11 @@ from __future__ import annotations
 from strategies.prompting.chain_of_thought import ChainOfThoughtConfig, render_chain_of_thought
 from strategies.prompting.deepening import DeepeningConfig, iterative_deepening
 from strategies.prompting.direct import DirectConfig, render_direct
+from strategies.prompting.entries import SCHEMES, get_scheme, scheme_names
 from strategies.prompting.few_shot import FewShotConfig, render_few_shot
 from strategies.prompting.plansearch import PlanCandidate, PlanSearchConfig, plansearch
 from strategies.prompting.refine import RefineConfig, RefineResult, refine
+from strategies.prompting.scheme import Scheme, Scorer
 from strategies.prompting.sequential import (
     SequentialConfig,
     matched_token_budget,
@@ -22,6 +24,9 @@ from strategies.prompting.verbalized import (
 )
 
 __all__ = [
+    "SCHEMES",
+    "Scheme",
+    "Scorer",
     "ChainOfThoughtConfig",
     "DeepeningConfig",
     "DirectConfig",
@@ -33,6 +38,7 @@ __all__ = [
     "SequentialConfig",
     "VerbalizedConfig",
     "VerbalizedItem",
+    "get_scheme",
     "iterative_deepening",
     "matched_token_budget",
     "parse_verbalized",
@@ -42,6 +48,7 @@ __all__ = [
     "render_direct",
     "render_few_shot",
     "sample_verbalized",
+    "scheme_names",
     "sequential_revision",
     "verbalized_pool",
 ]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from strategies.prompting.scheme import Scheme
 from strategies.types import Problem
 
-__all__ = ["COT_INSTRUCTION", "ChainOfThoughtConfig", "render_chain_of_thought"]
+__all__ = ["SCHEME", "COT_INSTRUCTION", "ChainOfThoughtConfig", "render_chain_of_thought"]
 
 COT_INSTRUCTION = "Think step by step, then give the final answer after 'The answer is'."
 _POSITIONS = ("after", "before")
@@ -38,3 +39,12 @@ def render_chain_of_thought(problem: Problem, config: ChainOfThoughtConfig | Non
     if config.position == "before":
         return f"{instruction}\n\n{prompt}"
     return f"{prompt}\n\n{instruction}"
+
+
+SCHEME = Scheme(
+    name="chain_of_thought",
+    description="Ask the model to think step by step before giving the final answer.",
+    config_class=ChainOfThoughtConfig,
+    function=render_chain_of_thought,
+    single_call=True,
+)

@@ -8,12 +8,14 @@ answer after any number of rounds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from strategies.types import Candidate, Generator
+from strategies.prompting.scheme import Scheme, Scorer
+from strategies.types import Candidate, Generator, Problem
 
-__all__ = ["DeepeningConfig", "iterative_deepening", "render_deepening_prompt"]
+__all__ = ["SCHEME", "DeepeningConfig", "iterative_deepening", "render_deepening_prompt"]
 
 TRIGGER = "Wait, let me check that again."
 _CHECK = (
@@ -102,3 +104,41 @@ def iterative_deepening(
         )
         chains = [[*chain, row[0]] for chain, row in zip(chains, rows, strict=True)]
     return chains
+
+
+def _run(
+    generator: Generator,
+    problem: Problem,
+    n: int,
+    config: DeepeningConfig,
+    *,
+    seed: int,
+    max_new_tokens: int,
+    scorer: Scorer | None,
+    extras: Mapping[str, Any],
+) -> list[Candidate]:
+    """N chains, each one candidate: its last answer with the whole chain's tokens."""
+    del max_new_tokens, scorer, extras
+    chains = iterative_deepening(generator, problem.prompt, config, n=n, seed=seed)
+    return [
+        Candidate(
+            text=chain[-1].text,
+            prompt_tokens=sum(c.prompt_tokens for c in chain),
+            generated_tokens=sum(c.generated_tokens for c in chain),
+            logprob_sum=chain[-1].logprob_sum,
+            finish_reason=chain[-1].finish_reason,
+        )
+        for chain in chains
+    ]
+
+
+SCHEME = Scheme(
+    name="deepening",
+    description=(
+        "Iterative deepening: trigger self-correction rounds, keeping every round's answer."
+    ),
+    config_class=DeepeningConfig,
+    function=iterative_deepening,
+    single_call=False,
+    runner=_run,
+)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from strategies.prompting.scheme import Scheme
 from strategies.types import Problem
 
-__all__ = ["DirectConfig", "render_direct"]
+__all__ = ["SCHEME", "DirectConfig", "render_direct"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,3 +23,13 @@ def render_direct(problem: Problem, config: DirectConfig | None = None) -> str:
     """
     del config  # no settings; accepted so every scheme has the same shape
     return problem.prompt
+
+
+SCHEME = Scheme(
+    name="direct",
+    description="Ask the problem exactly as the dataset states it.",
+    config_class=DirectConfig,
+    function=render_direct,
+    single_call=True,
+    stops="code",
+)

@@ -1,80 +1,66 @@
-"""Registry entries of this subpackage: one ``Entry`` per public algorithm."""
+"""The prompting schemes by name, and their registry entries (one ``Entry`` per scheme).
+
+Each scheme module defines its ``SCHEME``; adding a scheme means adding its module and
+one line to ``SCHEMES``. Nothing else switches on scheme names.
+"""
 
 from __future__ import annotations
 
 from strategies.entry import Entry
-from strategies.prompting.chain_of_thought import ChainOfThoughtConfig, render_chain_of_thought
-from strategies.prompting.deepening import DeepeningConfig, iterative_deepening
-from strategies.prompting.direct import DirectConfig, render_direct
-from strategies.prompting.few_shot import FewShotConfig, render_few_shot
-from strategies.prompting.generated_tests import TestPromptConfig, render_test_prompt
-from strategies.prompting.plansearch import PlanSearchConfig, plansearch
-from strategies.prompting.refine import RefineConfig, refine
-from strategies.prompting.sequential import SequentialConfig, sequential_revision
-from strategies.prompting.verbalized import VerbalizedConfig, verbalized_pool
+from strategies.prompting.chain_of_thought import SCHEME as CHAIN_OF_THOUGHT
+from strategies.prompting.deepening import SCHEME as DEEPENING
+from strategies.prompting.direct import SCHEME as DIRECT
+from strategies.prompting.few_shot import SCHEME as FEW_SHOT
+from strategies.prompting.generated_tests import SCHEME as GENERATED_TESTS
+from strategies.prompting.plansearch import SCHEME as PLANSEARCH
+from strategies.prompting.refine import SCHEME as REFINE
+from strategies.prompting.scheme import Scheme
+from strategies.prompting.sequential import SCHEME as SEQUENTIAL
+from strategies.prompting.verbalized import SCHEME as VERBALIZED
 
-ENTRIES: tuple[Entry, ...] = (
-    Entry(
-        "direct",
-        "prompting",
-        render_direct,
-        DirectConfig,
-        "Ask the problem exactly as the dataset states it.",
-    ),
-    Entry(
-        "chain_of_thought",
-        "prompting",
-        render_chain_of_thought,
-        ChainOfThoughtConfig,
-        "Ask the model to think step by step before giving the final answer.",
-    ),
-    Entry(
-        "few_shot",
-        "prompting",
-        render_few_shot,
-        FewShotConfig,
-        "Show k worked examples before the problem.",
-    ),
-    Entry(
-        "verbalized",
-        "prompting",
-        verbalized_pool,
-        VerbalizedConfig,
-        "Verbalized Sampling: ask for k responses with probabilities and sample from them.",
-    ),
-    Entry(
-        "plansearch",
-        "prompting",
-        plansearch,
-        PlanSearchConfig,
-        "PlanSearch: observations, then natural-language plans, then code per plan.",
-    ),
-    Entry(
-        "refine",
-        "prompting",
-        refine,
-        RefineConfig,
-        "Iterative Agent Decoding: refine with the best and worst responses and their scores.",
-    ),
-    Entry(
-        "deepening",
-        "prompting",
-        iterative_deepening,
-        DeepeningConfig,
-        "Iterative deepening: trigger self-correction rounds, keeping every round's answer.",
-    ),
-    Entry(
-        "sequential",
-        "prompting",
-        sequential_revision,
-        SequentialConfig,
-        "Sequential revision at the token budget of a parallel pool.",
-    ),
-    Entry(
-        "generated_tests",
-        "prompting",
-        render_test_prompt,
-        TestPromptConfig,
-        "CodeT's test prompt: the model continues an assertion on the function.",
-    ),
-)
+__all__ = ["ENTRIES", "SCHEMES", "get_scheme", "scheme_names"]
+
+SCHEMES: dict[str, Scheme] = {
+    scheme.name: scheme
+    for scheme in (
+        DIRECT,
+        CHAIN_OF_THOUGHT,
+        FEW_SHOT,
+        VERBALIZED,
+        DEEPENING,
+        REFINE,
+        SEQUENTIAL,
+        PLANSEARCH,
+        GENERATED_TESTS,
+    )
+}
+
+ENTRIES: tuple[Entry, ...] = tuple(scheme.entry() for scheme in SCHEMES.values())
+
+
+def get_scheme(name: str) -> Scheme:
+    """The prompting scheme registered under ``name``; unknown names raise ``ValueError``.
+
+    >>> get_scheme("direct").single_call
+    True
+    """
+    try:
+        return SCHEMES[name]
+    except KeyError:
+        valid = ", ".join(sorted(SCHEMES))
+        raise ValueError(f"unknown prompting scheme {name!r}; valid names: {valid}") from None
+
+
+def scheme_names(
+    *, single_call: bool | None = None, selectable: bool | None = None
+) -> tuple[str, ...]:
+    """Scheme names in registry order, optionally only single-call or selectable ones.
+
+    >>> scheme_names(single_call=True, selectable=True)
+    ('direct', 'chain_of_thought', 'few_shot')
+    """
+    return tuple(
+        name
+        for name, scheme in SCHEMES.items()
+        if single_call in (None, scheme.single_call) and selectable in (None, scheme.selectable)
+    )

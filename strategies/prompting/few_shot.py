@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from strategies.prompting.scheme import Scheme
 from strategies.types import Problem
 
-__all__ = ["ARITHMETIC_EXAMPLES", "FewShotConfig", "render_few_shot"]
+__all__ = ["SCHEME", "ARITHMETIC_EXAMPLES", "FewShotConfig", "render_few_shot"]
 
 #: Worked arithmetic examples in the answer format the built-in verifier reads.
 ARITHMETIC_EXAMPLES: tuple[tuple[str, str], ...] = (
@@ -68,3 +69,12 @@ def render_few_shot(problem: Problem, config: FewShotConfig | None = None) -> st
     ]
     shots.append(f"{q}: {problem.prompt.strip()}\n{a}:")
     return "\n\n".join(shots)
+
+
+SCHEME = Scheme(
+    name="few_shot",
+    description="Show k worked examples before the problem.",
+    config_class=FewShotConfig,
+    function=render_few_shot,
+    single_call=True,
+)

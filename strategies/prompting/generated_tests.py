@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from strategies.prompting.scheme import Scheme
 from strategies.types import Problem
 
-__all__ = ["TestPromptConfig", "render_test_prompt"]
+__all__ = ["SCHEME", "TestPromptConfig", "render_test_prompt"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,3 +40,15 @@ def render_test_prompt(problem: Problem, config: TestPromptConfig | None = None)
 def _last_def(prompt: str) -> str:
     names = re.findall(r"^(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(", prompt, re.MULTILINE)
     return names[-1] if names else "f"
+
+
+# Not offered as a row's scheme: test pools are made for CodeT and B4 strategies.
+SCHEME = Scheme(
+    name="generated_tests",
+    description="CodeT's test prompt: the model continues an assertion on the function.",
+    config_class=TestPromptConfig,
+    function=render_test_prompt,
+    single_call=True,
+    stops="tests",
+    selectable=False,
+)

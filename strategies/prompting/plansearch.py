@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import ast
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -32,9 +33,11 @@ from strategies.prompting.plansearch_prompts import (
     SECOND_ORDER,
     bullet_list,
 )
-from strategies.types import Candidate, Generator
+from strategies.prompting.scheme import Scheme, Scorer
+from strategies.types import Candidate, Generator, Problem
 
 __all__ = [
+    "SCHEME",
     "PlanCandidate",
     "PlanSearchConfig",
     "extract_code",
@@ -272,3 +275,30 @@ def plansearch(
         )
         out.append(PlanCandidate(candidate, plan, subset, pseudo[i], is_fixed))
     return out
+
+
+def _run(
+    generator: Generator,
+    problem: Problem,
+    n: int,
+    config: PlanSearchConfig,
+    *,
+    seed: int,
+    max_new_tokens: int,
+    scorer: Scorer | None,
+    extras: Mapping[str, Any],
+) -> list[Candidate]:
+    """Observations -> plans -> code: each plan's program is one candidate."""
+    del max_new_tokens, scorer, extras
+    return [plan.candidate for plan in plansearch(generator, problem.prompt, config, seed=seed)][:n]
+
+
+SCHEME = Scheme(
+    name="plansearch",
+    description="PlanSearch: observations, then natural-language plans, then code per plan.",
+    config_class=PlanSearchConfig,
+    function=plansearch,
+    single_call=False,
+    runner=_run,
+    sizer=lambda n, config: min(n, config.max_plans),
+)

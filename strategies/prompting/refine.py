@@ -10,12 +10,21 @@ ablation: the same loop and budget, N * (T + 1) samples, with the task prompt al
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
-from strategies.types import Candidate, Generator
+from strategies.prompting.scheme import Scheme, Scorer
+from strategies.types import Candidate, Generator, Problem
 
-__all__ = ["RefineConfig", "RefineResult", "RefineVerifier", "refine", "render_refine_prompt"]
+__all__ = [
+    "SCHEME",
+    "RefineConfig",
+    "RefineResult",
+    "RefineVerifier",
+    "refine",
+    "render_refine_prompt",
+]
 
 #: Scores one response: returns ``(score, critique)``; the critique may be "".
 RefineVerifier = Callable[[Candidate], tuple[float, str]]
@@ -131,3 +140,42 @@ def refine(
             next_prompt = render_refine_prompt(prompt, best[0], worst[0], critique)
     assert best is not None  # the loop runs at least once
     return RefineResult(best=best[0], iterations=iterations)
+
+
+def _run(
+    generator: Generator,
+    problem: Problem,
+    n: int,
+    config: RefineConfig,
+    *,
+    seed: int,
+    max_new_tokens: int,
+    scorer: Scorer | None,
+    extras: Mapping[str, Any],
+) -> list[Candidate]:
+    """Every iteration's candidates in order (N at most), scored by ``scorer``."""
+    del max_new_tokens, extras
+    if scorer is None:
+        raise ValueError("refinement needs a scorer (the self-evaluation score)")
+    score = scorer
+
+    def verifier(candidate: Candidate) -> tuple[float, str]:
+        return score(candidate), ""
+
+    # A pool has a fixed size, so refinement runs every iteration (no early exit).
+    result = refine(generator, problem.prompt, verifier, replace(config, r_max=None), seed=seed)
+    return [c for iteration in result.iterations for c in iteration][:n]
+
+
+SCHEME = Scheme(
+    name="refine",
+    description=(
+        "Iterative Agent Decoding: refine with the best and worst responses and their scores."
+    ),
+    config_class=RefineConfig,
+    function=refine,
+    single_call=False,
+    runner=_run,
+    sizer=lambda n, config: min(n, config.n * (config.iterations + 1)),
+    self_eval_scores=True,
+)

@@ -7,13 +7,16 @@ answer again and again, each call capped at the tokens left, until the budget is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 from strategies.prompting.common import generate_one
-from strategies.types import Candidate, Generator
+from strategies.prompting.scheme import ExtraField, Scheme, Scorer
+from strategies.types import Candidate, Generator, Problem
 
 __all__ = [
+    "SCHEME",
     "SequentialConfig",
     "matched_token_budget",
     "render_revision_prompt",
@@ -97,3 +100,46 @@ def sequential_revision(
         if candidate.generated_tokens <= 0:
             break
     return chain
+
+
+def _run(
+    generator: Generator,
+    problem: Problem,
+    n: int,
+    config: SequentialConfig,
+    *,
+    seed: int,
+    max_new_tokens: int,
+    scorer: Scorer | None,
+    extras: Mapping[str, Any],
+) -> list[Candidate]:
+    """A pool's chain: each call capped like one sample of a parallel pool, N at most."""
+    del scorer
+    budget = extras.get("budget_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool):
+        raise ValueError("sequential revision needs an integer budget_tokens")
+    config = replace(config, max_new_tokens=max_new_tokens, max_rounds=min(config.max_rounds, n))
+    return sequential_revision(generator, problem.prompt, budget, config, seed=seed)[:n]
+
+
+def _budget(n: int, max_new_tokens: int) -> int:
+    return n * max_new_tokens
+
+
+SCHEME = Scheme(
+    name="sequential",
+    description="Sequential revision at the token budget of a parallel pool.",
+    config_class=SequentialConfig,
+    function=sequential_revision,
+    single_call=False,
+    runner=_run,
+    sizer=lambda n, config: min(n, config.max_rounds),
+    extras=(
+        ExtraField(
+            name="budget_tokens",
+            label="Token budget",
+            help_text="Empty: N x max new tokens, the token cap of a parallel pool of N.",
+            default=_budget,
+        ),
+    ),
+)

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from strategies.prompting.common import spread_tokens, total_tokens
+from strategies.prompting.scheme import Scheme, Scorer
 from strategies.prompting.verbalized_parse import extract_raw_items, repair_weight
 from strategies.types import Candidate, Generator, Problem
 
 __all__ = [
+    "SCHEME",
     "VerbalizedConfig",
     "VerbalizedItem",
     "argmax_verbalized",
@@ -220,3 +224,31 @@ def verbalized_pool(
         )
         for i, (item, finish) in enumerate(picked)
     ]
+
+
+def _run(
+    generator: Generator,
+    problem: Problem,
+    n: int,
+    config: VerbalizedConfig,
+    *,
+    seed: int,
+    max_new_tokens: int,
+    scorer: Scorer | None,
+    extras: Mapping[str, Any],
+) -> list[Candidate]:
+    """N candidates, each scored by its verbalised probability."""
+    del max_new_tokens, scorer, extras
+    return verbalized_pool(generator, problem.prompt, n, config, seed=seed)
+
+
+SCHEME = Scheme(
+    name="verbalized",
+    description=(
+        "Verbalized Sampling: ask for k responses with probabilities and sample from them."
+    ),
+    config_class=VerbalizedConfig,
+    function=verbalized_pool,
+    single_call=False,
+    runner=_run,
+)

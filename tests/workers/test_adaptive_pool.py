@@ -8,6 +8,7 @@ import pytest
 
 from strategies.sampling import DecodingConfig
 from strategies.select.adaptive import AdaptiveConfig
+from strategies.types import Candidate
 from tests.factories import make_experiment
 from tests.workers.test_tasks import run_all, worker_settings  # noqa: F401  (fixture)
 from webapp.experiments.models import Experiment, PoolProblem, Sample
@@ -28,7 +29,11 @@ def fixed_sampler(texts: list[str]) -> Any:
 
     def sample(loaded: Any, user_text: str, decoding: Any, n: int, seed: int) -> list[Any]:
         calls.append(n)
-        return [schemes.PoolCandidate(queue.pop(0), 3, 4, -1.0, "eos", 0.1) for _ in range(n)]
+        return [
+            Candidate(text=queue.pop(0), prompt_tokens=3, generated_tokens=4, logprob_sum=-1.0,
+                      finish_reason="eos", seconds=0.1)
+            for _ in range(n)
+        ]
 
     return sample, calls
 

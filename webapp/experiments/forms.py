@@ -10,17 +10,21 @@ from django import forms
 from django.conf import settings
 
 from strategies import registry
+from strategies.prompting.entries import get_scheme, scheme_names
+from strategies.recipe import (
+    ADAPTIVE_DECODER,
+    BEAM_DECODERS,
+    BEAM_FIXED_FIELDS,
+    SAMPLE_DECODER,
+    SINGLE_CALL_SCHEMES,
+)
 from strategies.sampling import DecodingConfig
 from webapp.datasets.code import HUMANEVAL_SIZE, CodeParseError, parse_code_jsonl
 from webapp.datasets.services import PromptParseError, parse_prompt_lines
 from webapp.experiments.config_forms import build_config, config_fields
 from webapp.experiments.services import (
-    ADAPTIVE_DECODER,
-    BEAM_DECODERS,
-    BEAM_FIXED_FIELDS,
     CODE_SELECTORS,
     MAX_SAMPLES,
-    SINGLE_CALL_SCHEMES,
     StrategySpec,
     model_choices,
 )
@@ -199,10 +203,10 @@ class ExperimentForm(forms.Form):
         return data
 
 
-SELECTABLE_SCHEMES = ("direct", "chain_of_thought", "few_shot", "verbalized", "deepening",
-                      "refine", "sequential", "plansearch")
+# The schemes a row may pick (CodeT's test prompt is made for CodeT and B4 only).
+SELECTABLE_SCHEMES = scheme_names(selectable=True)
 DECODER_CHOICES = [
-    ("sample", "sample: draw N samples with the settings of this row"),
+    (SAMPLE_DECODER, "sample: draw N samples with the settings of this row"),
     *((name, f"{name.replace('_', ' ')}: {registry.get(name).description}")
       for name in BEAM_DECODERS),
     (ADAPTIVE_DECODER, "adaptive consistency: sample in rounds of 1, 1, 2, 4, ... and stop "
@@ -232,7 +236,7 @@ class StrategyForm(forms.Form):
     """
 
     prompt_scheme = forms.ChoiceField(label="Prompting", initial="direct", required=False)
-    decoder = forms.ChoiceField(label="Decoding", initial="sample", required=False)
+    decoder = forms.ChoiceField(label="Decoding", initial=SAMPLE_DECODER, required=False)
     selector = forms.ChoiceField(initial="majority")
 
     def __init__(self, *args: Any, n_samples: int | None = None, **kwargs: Any) -> None:
@@ -249,17 +253,19 @@ class StrategyForm(forms.Form):
         self.scheme_name = self._chosen("prompt_scheme")
         self.selector_name = self._chosen("selector")
         self.decoder_name = self._chosen("decoder")
+        self.scheme = get_scheme(self.scheme_name)
         self.scheme_fields = self._add_config("scheme", "prompting", self.scheme_name)
-        if self.scheme_name == "sequential":
-            self.fields["scheme__budget_tokens"] = forms.IntegerField(
-                label="Token budget", min_value=1, required=False,
-                help_text="Empty: N x max new tokens, the token cap of a parallel pool of N.",
+        for extra in self.scheme.extras:
+            # A setting kept beside the scheme's config (sequential's token budget).
+            self.fields[f"scheme__{extra.name}"] = forms.IntegerField(
+                label=extra.label, min_value=extra.minimum, required=False,
+                help_text=extra.help_text,
             )
-            self.scheme_fields.append("scheme__budget_tokens")
+            self.scheme_fields.append(f"scheme__{extra.name}")
         self.decoder_fields: list[str] = []
         if self.decoder_name == ADAPTIVE_DECODER:
             self.decoder_fields = self._add_config("adapt", "selector", ADAPTIVE_DECODER)
-        elif self.decoder_name != "sample":
+        elif self.decoder_name != SAMPLE_DECODER:
             self.decoder_fields = self._add_config("beam", "sampler", self.decoder_name)
             for name in BEAM_FIXED_FIELDS:
                 self.fields.pop(f"beam__{name}", None)
@@ -310,7 +316,9 @@ class StrategyForm(forms.Form):
     def _config(self, prefix: str, kind_name: str, data: dict[str, Any],
                 fixed: dict[str, Any] | None = None) -> Any:
         values = {k.split("__", 1)[1]: v for k, v in data.items() if k.startswith(prefix + "__")}
-        values.pop("budget_tokens", None)  # sequential's budget is not a config field
+        if prefix == "scheme":
+            for extra in self.scheme.extras:  # kept beside the config, not a field of it
+                values.pop(extra.name, None)
         entry = registry.get(kind_name)
         config, errors = build_config(entry.config_class, values, fixed)
         for field_name, message in errors.items():
@@ -340,8 +348,9 @@ class StrategyForm(forms.Form):
             if name not in BASIC_SAMPLING and getattr(decoding, name) != getattr(defaults, name)
         }
         prompt_config = _jsonable(_non_default(scheme_config))
-        if data.get("scheme__budget_tokens"):
-            prompt_config["budget_tokens"] = data["scheme__budget_tokens"]
+        for extra in self.scheme.extras:
+            if data.get(f"scheme__{extra.name}"):
+                prompt_config[extra.name] = data[f"scheme__{extra.name}"]
         selector_config = _jsonable(_non_default(selector_config))
         if beam_config is not None:
             # Beam search is deterministic: the row's sampling settings do not apply.
@@ -362,18 +371,18 @@ class StrategyForm(forms.Form):
             sampling=_jsonable(sampling),
             selector_config=selector_config,
             prompt_config=prompt_config,
-            decoder="sample" if decoder_config is None else self.decoder_name,
+            decoder=SAMPLE_DECODER if decoder_config is None else self.decoder_name,
             decoder_config={} if decoder_config is None else _non_default(decoder_config),
         )
         return data
 
     def _clean_decoder(self, data: dict[str, Any]) -> Any:
         """The beam decoder's config (None to sample), its errors added to the form."""
-        if self.decoder_name == "sample":
+        if self.decoder_name == SAMPLE_DECODER:
             return None
         if self.decoder_name == ADAPTIVE_DECODER:
             config = self._config("adapt", ADAPTIVE_DECODER, data)[0]
-            if self.scheme_name not in SINGLE_CALL_SCHEMES:
+            if not self.scheme.single_call:
                 self.add_error("decoder", "Adaptive stopping samples one prompt in rounds: "
                                "choose a single-call prompting scheme "
                                f"({', '.join(SINGLE_CALL_SCHEMES)}), not {self.scheme_name}.")
@@ -383,7 +392,7 @@ class StrategyForm(forms.Form):
         # N and the token cap are the experiment's; 1 stands in while validating here.
         config = self._config("beam", self.decoder_name, data,
                               dict.fromkeys(BEAM_FIXED_FIELDS, 1))[0]
-        if self.scheme_name not in SINGLE_CALL_SCHEMES:
+        if not self.scheme.single_call:
             self.add_error("decoder", f"{self.decoder_name} decodes one prompt: choose a "
                            f"single-call prompting scheme ({', '.join(SINGLE_CALL_SCHEMES)}), "
                            f"not {self.scheme_name}.")

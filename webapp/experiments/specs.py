@@ -1,7 +1,8 @@
 """What a user asks for, as plain values: an experiment and its strategy rows.
 
 The form builds these; ``services.submit_experiment`` stores them. A ``StrategySpec``
-knows how its row maps to a sample pool (its decoding, its pool's name and size).
+builds its row's ``strategies.recipe.PoolRecipe``; the recipe and the prompting scheme
+answer what the pool is (its key, size and decoder).
 """
 
 from __future__ import annotations
@@ -11,31 +12,42 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from strategies import registry
-from strategies.config import config_hash
+from strategies.prompting.entries import get_scheme
+from strategies.recipe import (
+    ADAPTIVE_DECODER,
+    BEAM_DECODERS,
+    BEAM_FIXED_FIELDS,
+    SAMPLE_DECODER,
+    SINGLE_CALL_SCHEMES,
+    TEST_SCHEME,
+    TEST_TEMPERATURE,
+    TEST_TOP_P,
+    PoolRecipe,
+)
+from strategies.recipe import generated_tests_decoding as test_decoding
 from strategies.sampling import DecodingConfig
 from webapp.datasets.models import Dataset
 
-# Decoders other than sampling: deterministic beam searches that return N beams. They
-# decode one rendered prompt, so they work with the single-call prompting schemes only
-# (the same tuple as ``workers.runtime.schemes.SINGLE_CALL_SCHEMES``).
-BEAM_DECODERS = ("beam_search", "diverse_beam_search")
-SINGLE_CALL_SCHEMES = ("direct", "chain_of_thought", "few_shot")
-# Fields of a beam config the app sets: N beams returned, the experiment's token cap.
-BEAM_FIXED_FIELDS = ("num_return_sequences", "max_new_tokens")
-# Sampling in rounds that stops once the vote is decided (ALGORITHMS section 12b).
-ADAPTIVE_DECODER = "adaptive_consistency"
-# Selectors that rank code by a pass matrix of model-generated tests (code datasets only),
-# the prompting scheme of their test pools and its sampling settings (CodeT's).
+# The decoders, the single-call schemes and CodeT's test pool settings live in
+# ``strategies.recipe``; they are re-exported here for the app's callers.
+__all__ = [
+    "ADAPTIVE_DECODER",
+    "BEAM_DECODERS",
+    "BEAM_FIXED_FIELDS",
+    "CODE_SELECTORS",
+    "SINGLE_CALL_SCHEMES",
+    "TEST_SCHEME",
+    "TEST_TEMPERATURE",
+    "TEST_TOP_P",
+    "ExperimentSpec",
+    "StrategySpec",
+    "test_decoding",
+]
+
+# Selectors that rank code by a pass matrix of model-generated tests (code datasets only).
 CODE_SELECTORS = ("codet", "b4")
-TEST_SCHEME = "generated_tests"
-TEST_TEMPERATURE = 0.8
-TEST_TOP_P = 0.95
-
-
-def test_decoding(max_new_tokens: int) -> DecodingConfig:
-    """How a test pool samples: CodeT's temperature 0.8 and top-p 0.95."""
-    return DecodingConfig(temperature=TEST_TEMPERATURE, top_p=TEST_TOP_P,
-                          max_new_tokens=max_new_tokens)
+# The scheme a row's label leaves unnamed.
+DEFAULT_SCHEME = "direct"
 
 
 @dataclass(frozen=True)
@@ -44,22 +56,24 @@ class StrategySpec:
 
     ``sampling`` holds further ``DecodingConfig`` fields (min-p, top-H, EAD, ...);
     ``selector_config`` and ``prompt_config`` the fields of the registered
-    selector's and prompting scheme's config classes. ``decoder`` is ``"sample"`` or a
-    beam search (``BEAM_DECODERS``) with the fields of its config in ``decoder_config``
-    (without ``num_return_sequences`` and ``max_new_tokens``, which the experiment sets).
-    Sequential revision keeps its token budget in ``prompt_config["budget_tokens"]``.
+    selector's and prompting scheme's config classes. ``decoder`` is ``"sample"``, a
+    beam search (``BEAM_DECODERS``) or adaptive consistency, with the fields of its
+    config in ``decoder_config`` (a beam config without ``num_return_sequences`` and
+    ``max_new_tokens``, which the experiment sets). A scheme's extra settings live in
+    ``prompt_config`` too (sequential revision's ``budget_tokens``). ``recipe`` gives
+    the row's pool.
     """
 
     temperature: float
     top_p: float = 1.0
     top_k: int = 0
     selector: str = "first"
-    prompt_scheme: str = "direct"
+    prompt_scheme: str = DEFAULT_SCHEME
     label: str = ""
     sampling: Mapping[str, Any] = field(default_factory=dict)
     selector_config: Mapping[str, Any] = field(default_factory=dict)
     prompt_config: Mapping[str, Any] = field(default_factory=dict)
-    decoder: str = "sample"
+    decoder: str = SAMPLE_DECODER
     decoder_config: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -70,60 +84,56 @@ class StrategySpec:
     def is_adaptive(self) -> bool:
         return self.decoder == ADAPTIVE_DECODER
 
+    def recipe(
+        self, model_name: str, n_samples: int, max_new_tokens: int, seed: int
+    ) -> PoolRecipe:
+        """This row's pool in an experiment, checked (``for_experiment``)."""
+        row = self.for_experiment(n_samples, max_new_tokens)
+        return row._pool_recipe(model_name, max_new_tokens, seed)
+
+    def _pool_recipe(
+        self, model_name: str = "", max_new_tokens: int = 1, seed: int = 0
+    ) -> PoolRecipe:
+        """The row's recipe as it stands (model, token cap and seed only matter to a
+        pool's key and decoding; its scheme and decoder names are checked)."""
+        return PoolRecipe(
+            model=model_name,
+            scheme=self.prompt_scheme,
+            scheme_config=self.prompt_config,
+            decoding=self.decoding(max_new_tokens),
+            decoder=self.decoder,
+            decoder_config=self.decoder_config,
+            seed=seed,
+        )
+
     def adaptive_config(self) -> Any:
         """The stopping rule's config (``ValueError`` if invalid)."""
-        return registry.get(ADAPTIVE_DECODER).config_class(**self.decoder_config)
+        return self._pool_recipe().adaptive_config()
 
     def beam_config(self, n_samples: int, max_new_tokens: int) -> Any:
         """The beam decoder's config for a pool of ``n_samples`` (``ValueError`` if invalid)."""
-        config_class = registry.get(self.decoder).config_class
-        return config_class(
-            **{k: v for k, v in self.decoder_config.items() if k not in BEAM_FIXED_FIELDS},
-            num_return_sequences=n_samples,
-            max_new_tokens=max_new_tokens,
-        )
+        return self._pool_recipe(max_new_tokens=max_new_tokens).beam_config(n_samples)
 
     def scheme_config(self) -> Any:
-        """The prompting scheme's config (sequential's token budget is not part of it)."""
-        values = {k: tuple(v) if isinstance(v, list) else v
-                  for k, v in self.prompt_config.items() if k != "budget_tokens"}
-        return registry.get(self.prompt_scheme).config_class(**values)
+        """The prompting scheme's config (extra settings such as sequential's token
+        budget are not part of it)."""
+        return get_scheme(self.prompt_scheme).config(self.prompt_config)
 
     def for_experiment(self, n_samples: int, max_new_tokens: int) -> StrategySpec:
         """This row with what the experiment decides filled in, checked.
 
-        Sequential revision gets its token budget: the one set, else ``n_samples x
-        max_new_tokens``, the token cap of a parallel pool of N. A beam decoder must
-        return N beams and needs a single-call prompting scheme.
+        The scheme's extra settings get their defaults (sequential revision's token
+        budget: ``n_samples x max_new_tokens``, the token cap of a parallel pool of N).
+        A beam decoder must return N beams; beam and adaptive decoders need a
+        single-call prompting scheme (``PoolRecipe.check``).
         """
-        if self.decoder not in ("sample", *BEAM_DECODERS, ADAPTIVE_DECODER):
-            raise ValueError(f"unknown decoder {self.decoder!r}")
-        if self.is_adaptive:
-            if self.prompt_scheme not in SINGLE_CALL_SCHEMES:
-                raise ValueError(
-                    f"adaptive stopping samples one prompt in rounds: choose a single-call "
-                    f"prompting scheme ({', '.join(SINGLE_CALL_SCHEMES)}), "
-                    f"not {self.prompt_scheme}"
-                )
-            if self.decoding(max_new_tokens).is_greedy:
-                raise ValueError("adaptive stopping needs sampling (temperature > 0)")
-            self.adaptive_config()
-        if self.is_beam:
-            if self.prompt_scheme not in SINGLE_CALL_SCHEMES:
-                raise ValueError(
-                    f"{self.decoder} works with single-call prompting schemes only "
-                    f"({', '.join(SINGLE_CALL_SCHEMES)}), not {self.prompt_scheme}"
-                )
-            num_beams = self.beam_config(1, max_new_tokens).num_beams
-            if num_beams < n_samples:
-                raise ValueError(
-                    f"num_beams must be at least N = {n_samples}: a beam pool of N "
-                    f"candidates returns N beams (got {num_beams})"
-                )
-        if self.prompt_scheme == "sequential" and not self.prompt_config.get("budget_tokens"):
-            budget = n_samples * max_new_tokens
-            return replace(self, prompt_config={**self.prompt_config, "budget_tokens": budget})
-        return self
+        self._pool_recipe(max_new_tokens=max_new_tokens).check(n_samples)
+        filled = get_scheme(self.prompt_scheme).with_defaults(
+            self.prompt_config, n=n_samples, max_new_tokens=max_new_tokens
+        )
+        if filled == dict(self.prompt_config):
+            return self
+        return replace(self, prompt_config=filled)
 
     def decoding(self, max_new_tokens: int) -> DecodingConfig:
         if self.is_beam:
@@ -138,23 +148,10 @@ class StrategySpec:
         )
 
     def pool_size(self, n_samples: int, max_new_tokens: int) -> int:
-        """Samples per problem this strategy reads: 1 for greedy decoding; for
-        refinement at most its N x (iterations + 1) responses; for sequential revision
-        at most ``max_rounds`` revisions, capped by N (a chain may stop earlier)."""
-        if self.is_beam:
-            return n_samples
-        if self.is_adaptive:
-            return min(n_samples, self.adaptive_config().max_samples)
-        if self.decoding(max_new_tokens).is_greedy:
-            return 1
-        if self.prompt_scheme == "refine":
-            config = self.scheme_config()
-            return min(n_samples, config.n * (config.iterations + 1))
-        if self.prompt_scheme == "sequential":
-            return min(n_samples, self.scheme_config().max_rounds)
-        if self.prompt_scheme == "plansearch":
-            return min(n_samples, self.scheme_config().max_plans)
-        return n_samples
+        """Samples per problem this strategy reads: 1 for greedy decoding, else what its
+        pool yields for N (``PoolRecipe.pool_size``: refinement at most N x (iterations
+        + 1), sequential revision at most ``max_rounds``, PlanSearch ``max_plans``)."""
+        return self._pool_recipe(max_new_tokens=max_new_tokens).pool_size(n_samples)
 
     @property
     def uses_generated_tests(self) -> bool:
@@ -168,26 +165,17 @@ class StrategySpec:
         return int(config.test_samples)
 
     def pool_scheme(self) -> str:
-        """The prompt scheme as the pool key sees it: its name, plus its config if set,
-        plus ``|decoder:hash`` for a beam decoder (sampling pools keep their old names)."""
-        name = self.prompt_scheme
-        if self.prompt_config:
-            name += f":{config_hash(dict(self.prompt_config))[:16]}"
-        if self.is_beam or self.is_adaptive:
-            name += f"|{self.decoder}:{config_hash(self.pool_decoder()['config'])[:16]}"
-        return name
+        """The prompt scheme as the pool key sees it (``PoolRecipe.pool_scheme``): its
+        name, plus its config if set, plus ``|decoder:hash`` for a beam or adaptive
+        decoder (sampling pools keep their old names)."""
+        return self._pool_recipe().pool_scheme()
 
     def pool_decoder(self) -> dict[str, Any]:
         """What the worker needs to run the decoder: {} to sample, else name and config."""
-        if self.is_adaptive:
-            return {"name": self.decoder, "config": dict(self.decoder_config)}
-        if not self.is_beam:
-            return {}
-        config = {k: v for k, v in self.decoder_config.items() if k not in BEAM_FIXED_FIELDS}
-        return {"name": self.decoder, "config": config}
+        return self._pool_recipe().pool_decoder()
 
     def default_label(self) -> str:
-        scheme = "" if self.prompt_scheme == "direct" else f"{self.prompt_scheme}, "
+        scheme = "" if self.prompt_scheme == DEFAULT_SCHEME else f"{self.prompt_scheme}, "
         if self.is_beam:
             beams = self.beam_config(1, 1)
             decoder = f"{self.decoder.replace('_', ' ')} ({beams.num_beams} beams"

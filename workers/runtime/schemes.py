@@ -1,11 +1,14 @@
-"""Runs a prompting scheme on the engine and returns a problem's N candidates.
+"""Runs a pool's prompting scheme on the engine and returns a problem's candidates.
 
-Single-call schemes (direct, chain of thought, few-shot) render one prompt and
-sample N continuations in one batch, or decode it by beam search (the N best beams).
-Multi-call schemes (verbalized sampling, iterative deepening, verifier-guided
-refinement, sequential revision) drive the engine through the
-``strategies.types.Generator`` protocol; refinement is guided by the model's
-self-evaluation score. Nothing here imports Django or Celery.
+Single-call schemes (direct, chain of thought, few-shot, CodeT's test prompt) render one
+prompt and sample N continuations in one batch, or decode it by beam search (the N best
+beams) or adaptive consistency. Multi-call schemes (verbalized sampling, iterative
+deepening, verifier-guided refinement, sequential revision, PlanSearch) run themselves
+(``Scheme.run``) against the engine through the ``strategies.types.Generator`` protocol;
+refinement is guided by the model's self-evaluation score. Which is which, and
+everything else about a scheme, comes from ``strategies.prompting`` and the pool's
+``strategies.recipe.PoolRecipe``: nothing here switches on scheme names. Nothing here
+imports Django or Celery.
 """
 
 from __future__ import annotations
@@ -17,11 +20,17 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from strategies import registry
-from strategies.prompting.deepening import iterative_deepening
-from strategies.prompting.plansearch import plansearch
-from strategies.prompting.refine import refine
-from strategies.prompting.sequential import sequential_revision
-from strategies.prompting.verbalized import verbalized_pool
+from strategies.prompting.entries import SCHEMES
+from strategies.prompting.scheme import plain_config
+from strategies.recipe import (
+    ADAPTIVE_DECODER,
+    BEAM_DECODERS,
+    MULTI_CALL_SCHEMES,
+    SAMPLE_DECODER,
+    SINGLE_CALL_SCHEMES,
+    TEST_SCHEME,
+    PoolRecipe,
+)
 from strategies.sampling import DecodingConfig, build_processor
 from strategies.sampling.beam import StepFunction
 from strategies.select.adaptive import AdaptiveConfig, should_stop
@@ -39,26 +48,6 @@ from workers.runtime.scoring import yes_no_logprobs
 
 if TYPE_CHECKING:
     from workers.runtime.models import LoadedModel
-
-SINGLE_CALL_SCHEMES = ("direct", "chain_of_thought", "few_shot")
-# CodeT's test-generation prompt: one call per problem, sampled like a single-call scheme.
-TEST_SCHEME = "generated_tests"
-MULTI_CALL_SCHEMES = ("verbalized", "deepening", "refine", "sequential", "plansearch")
-BEAM_DECODERS = ("beam_search", "diverse_beam_search")
-ADAPTIVE_DECODER = "adaptive_consistency"
-
-
-@dataclass(frozen=True)
-class PoolCandidate:
-    """One candidate of a pool with its cost; ``score`` is set where the scheme has one."""
-
-    text: str
-    prompt_tokens: int
-    generated_tokens: int
-    logprob_sum: float
-    finish_reason: str
-    seconds: float
-    score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +125,7 @@ def sample_many(
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
     speculative_tokens: int = 0,
     draft: LoadedModel | None = None,
-) -> list[list[PoolCandidate]]:
+) -> list[list[Candidate]]:
     """The samples of every job, all decoded in shared batches of the engine.
 
     Jobs may mix prompts, samplers and seeds (e.g. a top-H and a min-p pool of the
@@ -152,21 +141,21 @@ def sample_many(
         speculative_tokens=speculative_tokens,
         draft=draft,
     )
-    out: list[list[PoolCandidate]] = []
+    out: list[list[Candidate]] = []
     position = 0
     for requests in planned:
-        by_index: dict[int, PoolCandidate] = {}
+        by_index: dict[int, Candidate] = {}
         for _, indices in requests:
             samples = generated[position]
             position += 1
             for i, s in zip(indices, samples, strict=True):
-                by_index[i] = PoolCandidate(
-                    s.text,
-                    s.prompt_tokens,
-                    s.generated_tokens,
-                    s.logprob_sum,
-                    s.finish_reason,
-                    s.seconds,
+                by_index[i] = Candidate(
+                    text=s.text,
+                    prompt_tokens=s.prompt_tokens,
+                    generated_tokens=s.generated_tokens,
+                    logprob_sum=s.logprob_sum,
+                    finish_reason=s.finish_reason,
+                    seconds=s.seconds,
                 )
         out.append([by_index[i] for i in sorted(by_index)])
     return out
@@ -180,7 +169,7 @@ def _sample(
     seed: int,
     stop_strings: Sequence[str] = (),
     **engine: Any,
-) -> list[PoolCandidate]:
+) -> list[Candidate]:
     """N samples of one prompt (one for greedy decoding); ``engine`` holds
     ``sample_many``'s ``max_batch_rows``, ``speculative_tokens`` and ``draft``."""
     job = SampleJob(user_text, decoding, n, seed, tuple(stop_strings))
@@ -239,13 +228,15 @@ def beam_candidates(
     *,
     n: int,
     max_new_tokens: int,
-) -> list[PoolCandidate]:
+) -> list[Candidate]:
     """The ``n`` best beams of a (diverse) beam search over one prompt, best first."""
     if decoder not in BEAM_DECODERS:
         raise ValueError(f"unknown decoder {decoder!r}; valid: sample, {', '.join(BEAM_DECODERS)}")
     entry = registry.get(decoder)
     config = entry.config_class(
-        **_tuples(dict(decoder_config)), num_return_sequences=n, max_new_tokens=max_new_tokens
+        **plain_config(decoder_config, tuples=True),
+        num_return_sequences=n,
+        max_new_tokens=max_new_tokens,
     )
     started = time.perf_counter()
     prompt_ids = loaded.encode_prompt(loaded.render_prompt(user_text))
@@ -256,7 +247,7 @@ def beam_candidates(
     wall = time.perf_counter() - started
     total = sum(len(h.token_ids) for h in hypotheses) or 1
     return [
-        PoolCandidate(
+        Candidate(
             text=loaded.tokenizer.decode(list(h.token_ids), skip_special_tokens=True),
             prompt_tokens=len(prompt_ids),
             generated_tokens=len(h.token_ids),
@@ -311,23 +302,8 @@ class EngineGenerator:
             speculative_tokens=self.speculative_tokens,
             draft=self.draft,
         )
-        out = []
-        for samples in pools:
-            if decoding.is_greedy and n > 1:
-                samples = samples * n
-            out.append(
-                [
-                    Candidate(
-                        text=s.text,
-                        prompt_tokens=s.prompt_tokens,
-                        generated_tokens=s.generated_tokens,
-                        logprob_sum=s.logprob_sum,
-                        finish_reason=s.finish_reason,
-                    )
-                    for s in samples
-                ]
-            )
-        return out
+        # A greedy prompt decodes once: its answer stands for all n.
+        return [samples * n if decoding.is_greedy and n > 1 else samples for samples in pools]
 
 
 def self_eval_scores(loaded: LoadedModel, problem_prompt: str, texts: Sequence[str]) -> list[float]:
@@ -338,22 +314,10 @@ def self_eval_scores(loaded: LoadedModel, problem_prompt: str, texts: Sequence[s
     return [self_eval_score(y, n) for y, n in pairs]
 
 
-def _with_seconds(
-    candidates: list[Candidate], seconds: float, scores: Sequence[float | None] | None = None
-) -> list[PoolCandidate]:
+def _with_seconds(candidates: list[Candidate], seconds: float) -> list[Candidate]:
+    """The candidates with ``seconds`` shared out by generated tokens (scores kept)."""
     total = sum(c.generated_tokens for c in candidates) or len(candidates) or 1
-    return [
-        PoolCandidate(
-            c.text,
-            c.prompt_tokens,
-            c.generated_tokens,
-            c.logprob_sum,
-            c.finish_reason,
-            seconds * (c.generated_tokens or 1) / total if candidates else 0.0,
-            None if scores is None else scores[i],
-        )
-        for i, c in enumerate(candidates)
-    ]
+    return [replace(c, seconds=seconds * (c.generated_tokens or 1) / total) for c in candidates]
 
 
 def adaptive_rounds(n: int) -> list[int]:
@@ -377,10 +341,10 @@ def adaptive_candidates(
     n: int,
     seed: int,
     config: AdaptiveConfig,
-) -> list[PoolCandidate]:
+) -> list[Candidate]:
     """Sample in rounds and stop once the Beta rule says the majority is decided
     (ALGORITHMS section 12b): the samples never drawn are the compute saved."""
-    drawn: list[PoolCandidate] = []
+    drawn: list[Candidate] = []
     for round_index, size in enumerate(adaptive_rounds(min(n, config.max_samples))):
         drawn.extend(_sample(loaded, user_text, decoding, size, stable_seed(seed, round_index)))
         if should_stop([extract_answer(c.text) for c in drawn], config):
@@ -390,37 +354,71 @@ def adaptive_candidates(
 
 def decodes_in_one_batch(scheme: str, decoder: Mapping[str, Any] | None) -> bool:
     """Whether each problem of a pool is plain samples of one rendered prompt: such pools
-    (and problems) can share the engine's batches (``sample_job`` and ``sample_many``)."""
-    return not decoder and (scheme in SINGLE_CALL_SCHEMES or scheme == TEST_SCHEME)
+    (and problems) can share the engine's batches (``sample_job`` and ``sample_many``).
+    An unknown scheme is not: ``pool_candidates`` reports it."""
+    return not decoder and scheme in SCHEMES and SCHEMES[scheme].single_call
+
+
+def _recipe(
+    recipe: PoolRecipe | None,
+    scheme: str | None,
+    scheme_config: Mapping[str, Any] | None,
+    decoding: DecodingConfig | None,
+    decoder: Mapping[str, Any] | None,
+) -> PoolRecipe:
+    """The pool's recipe, given or made from the loose arguments (model and seed aside:
+    generation takes the loaded model and the problem's seed)."""
+    if recipe is not None:
+        if scheme is not None or scheme_config is not None or decoding is not None or decoder:
+            raise TypeError("pass a recipe or scheme, scheme_config, decoding and decoder")
+        return recipe
+    if scheme is None or decoding is None:
+        raise TypeError("pass a recipe, or a scheme and a decoding")
+    return PoolRecipe(
+        model="",
+        scheme=scheme,
+        scheme_config=scheme_config or {},
+        decoding=decoding,
+        decoder=str((decoder or {}).get("name") or SAMPLE_DECODER),
+        decoder_config=(decoder or {}).get("config") or {},
+        seed=0,
+    )
+
+
+def _problem(problem_prompt: str, problem_metadata: Mapping[str, Any] | None) -> Problem:
+    return Problem(prompt=problem_prompt, answer=None, metadata=dict(problem_metadata or {}))
 
 
 def sample_job(
     *,
-    scheme: str,
-    scheme_config: dict[str, Any],
-    decoding: DecodingConfig,
+    scheme: str | None = None,
+    scheme_config: Mapping[str, Any] | None = None,
+    decoding: DecodingConfig | None = None,
     problem_prompt: str,
     n: int,
     seed: int,
     problem_metadata: Mapping[str, Any] | None = None,
     stop_strings: Sequence[str] = (),
+    recipe: PoolRecipe | None = None,
 ) -> SampleJob:
     """One problem of a single-call pool as a job for ``sample_many``: the same samples
-    ``pool_candidates`` gives it."""
-    entry = registry.get(scheme)
-    values = _tuples(scheme_config)
-    values.pop("budget_tokens", None)
-    problem = Problem(prompt=problem_prompt, answer=None, metadata=dict(problem_metadata or {}))
-    user_text = entry.function(problem, entry.config_class(**values))
-    return SampleJob(user_text, decoding, n, seed, tuple(stop_strings))
+    ``pool_candidates`` gives it. The pool is a ``recipe`` or its scheme, config and
+    decoding; ``seed`` is the problem's."""
+    recipe = _recipe(recipe, scheme, scheme_config, decoding, None)
+    if not recipe.batchable:
+        raise ValueError(f"a {recipe.scheme} pool decoded by {recipe.decoder} is not one job")
+    user_text = recipe.scheme_object.render(
+        _problem(problem_prompt, problem_metadata), recipe.config()
+    )
+    return SampleJob(user_text, recipe.decoding, n, seed, tuple(stop_strings))
 
 
 def pool_candidates(
     loaded: LoadedModel,
     *,
-    scheme: str,
-    scheme_config: dict[str, Any],
-    decoding: DecodingConfig,
+    scheme: str | None = None,
+    scheme_config: Mapping[str, Any] | None = None,
+    decoding: DecodingConfig | None = None,
     problem_prompt: str,
     n: int,
     seed: int,
@@ -430,119 +428,83 @@ def pool_candidates(
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
     speculative_tokens: int = 0,
     draft: LoadedModel | None = None,
-) -> list[PoolCandidate]:
+    recipe: PoolRecipe | None = None,
+) -> list[Candidate]:
     """The N candidates of one problem under a prompting scheme (fewer if it stops early).
 
-    ``decoder`` is the pool's non-sampling decoder ({"name", "config"}; empty to sample).
-    Sequential revision's ``scheme_config`` holds its ``budget_tokens``. A code problem's
+    The pool is a ``recipe``, or its ``scheme``, ``scheme_config`` (sequential revision's
+    holds its ``budget_tokens``), ``decoding`` and non-sampling ``decoder`` ({"name",
+    "config"}; empty to sample); ``seed`` is the problem's. A code problem's
     ``problem_metadata`` names its ``entry_point`` (the test-generation prompt needs it);
     ``stop_strings`` end sampled single-call candidates (e.g. after a function body).
     ``max_batch_rows``, ``speculative_tokens`` and ``draft`` go to the engine
     (``generate_batch``).
     """
-    entry = registry.get(scheme)
-    values = _tuples(scheme_config)
-    budget = values.pop("budget_tokens", None)
-    config = entry.config_class(**values)
-    problem = Problem(prompt=problem_prompt, answer=None, metadata=dict(problem_metadata or {}))
-    if decoder and decoder["name"] == ADAPTIVE_DECODER:
-        if scheme not in SINGLE_CALL_SCHEMES:
-            raise ValueError(
-                f"adaptive stopping needs a single-call prompting scheme, not {scheme!r}"
-            )
-        stop = AdaptiveConfig(**decoder.get("config", {}))
+    recipe = _recipe(recipe, scheme, scheme_config, decoding, decoder)
+    engine: dict[str, Any] = {
+        "max_batch_rows": max_batch_rows,
+        "speculative_tokens": speculative_tokens,
+        "draft": draft,
+    }
+    chosen = recipe.scheme_object
+    config, extras = recipe.user_config()
+    problem = _problem(problem_prompt, problem_metadata)
+    if recipe.decoder != SAMPLE_DECODER and not chosen.single_call:
+        what = "adaptive stopping" if recipe.is_adaptive else recipe.decoder
+        raise ValueError(f"{what} needs a single-call prompting scheme, not {recipe.scheme!r}")
+    if recipe.is_adaptive:
         return adaptive_candidates(
-            loaded, entry.function(problem, config), decoding, n=n, seed=seed, config=stop
+            loaded,
+            chosen.render(problem, config),
+            recipe.decoding,
+            n=n,
+            seed=seed,
+            config=recipe.adaptive_config(),
         )
-    if decoder:
-        if scheme not in SINGLE_CALL_SCHEMES:
-            raise ValueError(
-                f"{decoder['name']} needs a single-call prompting scheme, not {scheme!r}"
-            )
+    if recipe.is_beam:
         return beam_candidates(
             loaded,
-            entry.function(problem, config),
-            decoder["name"],
-            decoder.get("config", {}),
+            chosen.render(problem, config),
+            recipe.decoder,
+            recipe.decoder_config,
             n=n,
-            max_new_tokens=decoding.max_new_tokens,
+            max_new_tokens=recipe.decoding.max_new_tokens,
         )
-    if scheme in SINGLE_CALL_SCHEMES or scheme == TEST_SCHEME:
-        return _sample(
-            loaded,
-            entry.function(problem, config),
-            decoding,
-            n,
-            seed,
-            stop_strings,
-            max_batch_rows=max_batch_rows,
-            speculative_tokens=speculative_tokens,
-            draft=draft,
-        )
-    if scheme not in MULTI_CALL_SCHEMES:
-        raise ValueError(f"prompting scheme {scheme!r} cannot run in a sample pool")
-    generator = EngineGenerator(
-        loaded,
-        decoding,
-        max_batch_rows=max_batch_rows,
-        speculative_tokens=speculative_tokens,
-        draft=draft,
-    )
+    if chosen.single_call:
+        user_text = chosen.render(problem, config)
+        return _sample(loaded, user_text, recipe.decoding, n, seed, stop_strings, **engine)
+
+    def self_evaluation(candidate: Candidate) -> float:
+        return self_eval_scores(loaded, problem_prompt, [candidate.text])[0]
+
+    generator = EngineGenerator(loaded, recipe.decoding, **engine)
     started = time.perf_counter()
-    if scheme == "sequential":
-        if not isinstance(budget, int) or isinstance(budget, bool):
-            raise ValueError("sequential revision needs an integer budget_tokens")
-        # Each call is capped like one sample of a parallel pool; the pool keeps N at most.
-        config = replace(
-            config, max_new_tokens=decoding.max_new_tokens, max_rounds=min(config.max_rounds, n)
-        )
-        chain = sequential_revision(generator, problem_prompt, budget, config, seed=seed)
-        return _with_seconds(chain[:n], time.perf_counter() - started)
-    if scheme == "plansearch":
-        # Observations -> plans -> code: each plan's program is one candidate.
-        plans = plansearch(generator, problem_prompt, config, seed=seed)
-        candidates = [plan.candidate for plan in plans][:n]
-        return _with_seconds(candidates, time.perf_counter() - started)
-    if scheme == "verbalized":
-        candidates = verbalized_pool(generator, problem_prompt, n, config, seed=seed)
-        return _with_seconds(
-            candidates, time.perf_counter() - started, [c.score for c in candidates]
-        )
-    if scheme == "deepening":
-        chains = iterative_deepening(generator, problem_prompt, config, n=n, seed=seed)
-        finals = [
-            Candidate(
-                text=chain[-1].text,
-                prompt_tokens=sum(c.prompt_tokens for c in chain),
-                generated_tokens=sum(c.generated_tokens for c in chain),
-                logprob_sum=chain[-1].logprob_sum,
-                finish_reason=chain[-1].finish_reason,
-            )
-            for chain in chains
-        ]
-        return _with_seconds(finals, time.perf_counter() - started)
-
-    # refine: verifier-guided refinement scored by self-evaluation.
-    def verifier(candidate: Candidate) -> tuple[float, str]:
-        return self_eval_scores(loaded, problem_prompt, [candidate.text])[0], ""
-
-    # A pool has a fixed size, so refinement runs every iteration (no early exit).
-    result = refine(generator, problem_prompt, verifier, replace(config, r_max=None), seed=seed)
-    flat = [c for iteration in result.iterations for c in iteration][:n]
-    return _with_seconds(flat, time.perf_counter() - started, [c.score for c in flat])
-
-
-def _tuples(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    candidates = chosen.run(
+        generator,
+        problem,
+        n,
+        config,
+        seed=seed,
+        max_new_tokens=recipe.decoding.max_new_tokens,
+        scorer=self_evaluation,
+        extras=extras,
+    )
+    return _with_seconds(candidates, time.perf_counter() - started)
 
 
 __all__ = [
+    "ADAPTIVE_DECODER",
+    "BEAM_DECODERS",
+    "MULTI_CALL_SCHEMES",
+    "SINGLE_CALL_SCHEMES",
+    "TEST_SCHEME",
     "EngineGenerator",
-    "PoolCandidate",
     "SampleJob",
+    "adaptive_candidates",
+    "adaptive_rounds",
     "beam_candidates",
-    "forward_step",
     "decodes_in_one_batch",
+    "forward_step",
     "pool_candidates",
     "sample_job",
     "sample_many",

@@ -119,3 +119,80 @@ def test_jobs_with_one_decoding_share_a_sampling_call(
     sample_many(tiny, jobs)
 
     assert rows[0] == 6  # the three problems' rows in one call
+
+
+def test_a_recipe_gives_the_samples_of_its_loose_inputs(tiny: LoadedModel) -> None:
+    from strategies.recipe import PoolRecipe
+    from workers.runtime.schemes import sample_job
+
+    recipe = PoolRecipe(model="tiny-random", scheme="chain_of_thought", decoding=TOP_K, seed=0)
+    problem = {"problem_prompt": "What is 4 + 4?", "n": 3, "seed": 9}
+    loose = {"scheme": "chain_of_thought", "scheme_config": {}, "decoding": TOP_K}
+    by_recipe = pool_candidates(tiny, recipe=recipe, **problem)
+    by_inputs = pool_candidates(tiny, **loose, **problem)
+
+    assert [c.text for c in by_recipe] == [c.text for c in by_inputs]
+    assert sample_job(recipe=recipe, **problem) == sample_job(**loose, **problem)
+    with pytest.raises(TypeError, match="recipe"):
+        pool_candidates(tiny, recipe=recipe, scheme="direct", **problem)
+
+
+def test_a_multi_call_scheme_runs_through_its_scheme_on_the_engine(tiny: LoadedModel) -> None:
+    from strategies.prompting import get_scheme
+    from strategies.types import Candidate, Problem
+
+    scheme = get_scheme("deepening")
+    config = {"rounds": 1, "max_new_tokens": 4}
+    candidates = pool_candidates(tiny, scheme="deepening", scheme_config=config, decoding=TOP_K,
+                                 problem_prompt="What is 2 + 3?", n=2, seed=3)
+    direct = scheme.run(EngineGenerator(tiny, TOP_K), Problem(prompt="What is 2 + 3?", answer=None),
+                        2, scheme.config(config), seed=3, max_new_tokens=TOP_K.max_new_tokens)
+
+    assert all(isinstance(c, Candidate) for c in candidates)
+    assert [c.text for c in candidates] == [c.text for c in direct]
+    assert [c.generated_tokens for c in candidates] == [c.generated_tokens for c in direct]
+    assert all(c.seconds > 0 and c.score is None for c in candidates)
+
+
+def test_refinement_is_scored_by_self_evaluation(
+    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workers.runtime import schemes
+
+    scored: list[str] = []
+
+    def fake_scores(loaded: Any, problem_prompt: str, texts: list[str]) -> list[float]:
+        scored.extend(texts)
+        return [0.25] * len(texts)
+
+    monkeypatch.setattr(schemes, "self_eval_scores", fake_scores)
+    candidates = pool_candidates(tiny, scheme="refine",
+                                 scheme_config={"n": 1, "iterations": 1, "max_new_tokens": 4},
+                                 decoding=TOP_K, problem_prompt="What is 2 + 3?", n=4, seed=3)
+
+    assert len(candidates) == 2 == len(scored)  # N x (iterations + 1), below n
+    assert [c.score for c in candidates] == [0.25, 0.25]
+    assert [c.text for c in candidates] == scored
+
+
+def test_it_asks_the_scheme_whether_a_pool_decodes_in_one_batch() -> None:
+    from workers.runtime.schemes import decodes_in_one_batch
+
+    assert decodes_in_one_batch("direct", {})
+    assert decodes_in_one_batch("generated_tests", None)
+    assert not decodes_in_one_batch("refine", {})
+    assert not decodes_in_one_batch("direct", {"name": "beam_search", "config": {}})
+    assert not decodes_in_one_batch("nope", {})  # pool_candidates reports it
+
+
+def test_it_refuses_pools_that_are_not_one_job_or_need_one_prompt(tiny: LoadedModel) -> None:
+    from workers.runtime.schemes import sample_job
+
+    problem = {"problem_prompt": "What is 4 + 4?", "n": 3, "seed": 9}
+    with pytest.raises(ValueError, match="not one job"):
+        sample_job(scheme="refine", scheme_config={}, decoding=TOP_K, **problem)
+    with pytest.raises(ValueError, match="beam_search needs a single-call prompting scheme"):
+        pool_candidates(tiny, scheme="refine", scheme_config={}, decoding=TOP_K,
+                        decoder={"name": "beam_search", "config": {}}, **problem)
+    with pytest.raises(ValueError, match="unknown prompting scheme"):
+        pool_candidates(tiny, scheme="nope", scheme_config={}, decoding=TOP_K, **problem)
