@@ -212,10 +212,15 @@ class PoolRecipe:
     # -- storage ------------------------------------------------------------------
 
     def stored_fields(self) -> dict[str, Any]:
-        """The plain fields of a ``SamplePool`` row (JSON lists for tuples), key aside."""
+        """The plain fields of a ``SamplePool`` row (JSON lists for tuples), key aside.
+
+        ``scheme`` is the registered scheme; ``prompt_scheme`` is the name the key hashes
+        (``pool_scheme()``), kept for reading, never parsed.
+        """
         return {
             "model_name": self.model,
-            "prompt_scheme": self.scheme,
+            "scheme": self.scheme,
+            "prompt_scheme": self.pool_scheme(),
             "prompt_config": dict(self.scheme_config),
             "decoding": plain_config(self.decoding.key_fields()),
             "decoder": self.pool_decoder(),
@@ -227,25 +232,30 @@ class PoolRecipe:
         cls,
         *,
         model_name: str,
-        prompt_scheme: str,
+        scheme: str,
         prompt_config: Mapping[str, Any] | None,
         decoding: Mapping[str, Any],
         decoder: Mapping[str, Any] | None,
         seed: int,
+        prompt_scheme: str | None = None,
     ) -> PoolRecipe:
-        """The recipe of a stored row (``stored_fields()``'s inverse). ``prompt_scheme``
-        is the plain scheme name; an older row's pool name (``name:hash|decoder:hash``)
-        is read as its scheme name."""
-        name = prompt_scheme.split("|", 1)[0].split(":", 1)[0]
-        return cls(
+        """The recipe of a stored row (``stored_fields()``'s inverse). A stored
+        ``prompt_scheme`` must be the one the recipe names (``ValueError`` otherwise)."""
+        recipe = cls(
             model=model_name,
-            scheme=name,
+            scheme=scheme,
             scheme_config=dict(prompt_config or {}),
             decoding=DecodingConfig(**plain_config(decoding, tuples=True)),
             decoder=str((decoder or {}).get("name") or SAMPLE_DECODER),
             decoder_config=dict((decoder or {}).get("config") or {}),
             seed=int(seed),
         )
+        if prompt_scheme is not None and prompt_scheme != recipe.pool_scheme():
+            raise ValueError(
+                f"stored pool name {prompt_scheme!r} is not the recipe's "
+                f"({recipe.pool_scheme()!r})"
+            )
+        return recipe
 
 
 def generated_tests_recipe(*, model: str, max_new_tokens: int, seed: int) -> PoolRecipe:

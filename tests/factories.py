@@ -8,7 +8,8 @@ from django.contrib.auth import get_user_model
 
 from webapp.datasets.services import PromptRow, ensure_arithmetic_dataset, ensure_prompt_dataset
 from webapp.experiments.models import Experiment
-from webapp.experiments.services import ExperimentSpec, StrategySpec, submit_experiment
+from webapp.experiments.services import submit_experiment
+from webapp.experiments.specs import ExperimentSpec, StrategySpec
 from webapp.teams.models import Team
 from webapp.teams.services import ensure_team
 

@@ -104,10 +104,11 @@ def test_it_round_trips_through_a_rows_json_fields(name: str) -> None:
 
 
 def test_it_stores_the_fields_a_pool_row_has_held() -> None:
-    recipe = ROWS["beam search with a config"][0]
+    recipe, pool_scheme, _ = ROWS["beam search with a config"]
     assert recipe.stored_fields() == {
         "model_name": MODEL,
-        "prompt_scheme": "direct",
+        "scheme": "direct",
+        "prompt_scheme": pool_scheme,
         "prompt_config": {},
         "decoding": {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "max_new_tokens": 32},
         "decoder": {"name": "beam_search",
@@ -121,16 +122,17 @@ def test_it_stores_the_fields_a_pool_row_has_held() -> None:
     }
 
 
-def test_it_reads_an_older_rows_pool_name_as_its_scheme() -> None:
-    recipe, pool_scheme, key = ROWS["diverse beam search of few-shot prompts"]
-    stored = {**recipe.stored_fields(), "prompt_scheme": pool_scheme}
-    again = PoolRecipe.from_stored(**stored)
-    assert again.scheme == "few_shot" and again.key() == key
+def test_it_refuses_a_row_whose_pool_name_is_not_its_recipes() -> None:
+    recipe, pool_scheme, _ = ROWS["diverse beam search of few-shot prompts"]
+    stored = recipe.stored_fields()
+    assert stored["scheme"] == "few_shot" and stored["prompt_scheme"] == pool_scheme
+    with pytest.raises(ValueError, match="is not the recipe's"):
+        PoolRecipe.from_stored(**{**stored, "prompt_scheme": "few_shot"})
 
 
 def test_it_reads_a_row_without_config_or_decoder() -> None:
     recipe = PoolRecipe.from_stored(
-        model_name=MODEL, prompt_scheme="direct", prompt_config=None,
+        model_name=MODEL, scheme="direct", prompt_config=None,
         decoding={"temperature": 0.7, "top_p": 1.0, "top_k": 0, "max_new_tokens": 8},
         decoder=None, seed=3,
     )
@@ -224,7 +226,8 @@ def test_it_holds_the_decoders_and_codets_test_pool_settings() -> None:
         temperature=0.8, top_p=0.95, max_new_tokens=16
     )
     assert generated_tests_recipe(model=MODEL, max_new_tokens=16, seed=2).stored_fields() == {
-        "model_name": MODEL, "prompt_scheme": TEST_SCHEME, "prompt_config": {},
+        "model_name": MODEL, "scheme": TEST_SCHEME, "prompt_scheme": TEST_SCHEME,
+        "prompt_config": {},
         "decoding": {"temperature": 0.8, "top_p": 0.95, "top_k": 0, "max_new_tokens": 16},
         "decoder": {}, "seed": 2,
     }

@@ -12,7 +12,7 @@ from strategies.types import Candidate
 from tests.factories import make_experiment
 from tests.workers.test_tasks import run_all, worker_settings  # noqa: F401  (fixture)
 from webapp.experiments.models import Experiment, PoolProblem, Sample
-from webapp.experiments.services import StrategySpec
+from webapp.experiments.specs import StrategySpec
 from workers.runtime import schemes
 
 

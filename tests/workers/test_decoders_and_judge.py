@@ -17,12 +17,8 @@ from webapp.experiments.models import (
     Sample,
     Verdict,
 )
-from webapp.experiments.services import (
-    ExperimentSpec,
-    StrategySpec,
-    progress,
-    submit_experiment,
-)
+from webapp.experiments.services import progress, submit_experiment
+from webapp.experiments.specs import ExperimentSpec, StrategySpec
 from webapp.experiments.verification import record_verdicts, verifier_for
 
 pytestmark = pytest.mark.django_db

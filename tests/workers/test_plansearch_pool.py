@@ -9,7 +9,7 @@ import pytest
 from tests.factories import make_experiment
 from tests.workers.test_tasks import run_all, worker_settings  # noqa: F401  (fixture)
 from webapp.experiments.models import Experiment, Sample
-from webapp.experiments.services import StrategySpec
+from webapp.experiments.specs import StrategySpec
 
 pytestmark = pytest.mark.django_db
 

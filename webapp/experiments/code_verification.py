@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 from django.db import transaction
 
+from strategies.recipe import TEST_SCHEME
 from strategies.types import Problem as ProblemView
 from strategies.verify.code import (
     UnitTestConfig,
@@ -44,7 +45,6 @@ from webapp.experiments.models import (
     Verdict,
 )
 from webapp.experiments.pools import is_pool_problem_done, pool_demands
-from webapp.experiments.specs import TEST_SCHEME
 from webapp.experiments.verification import verifier_for
 
 UNIT_TESTS = "unit_tests"
@@ -186,7 +186,7 @@ def is_code(experiment: Experiment) -> bool:
 
 
 def is_test_pool(pool: SamplePool) -> bool:
-    return pool.scheme_name == TEST_SCHEME
+    return pool.scheme == TEST_SCHEME
 
 
 def unit_test_config(experiment: Experiment) -> UnitTestConfig:

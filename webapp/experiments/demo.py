@@ -10,7 +10,8 @@ from django.db import transaction
 
 from webapp.datasets.services import ensure_arithmetic_dataset
 from webapp.experiments.models import Experiment
-from webapp.experiments.services import ExperimentSpec, StrategySpec, submit_experiment
+from webapp.experiments.services import submit_experiment
+from webapp.experiments.specs import ExperimentSpec, StrategySpec
 from webapp.teams.services import ensure_team
 
 DEMO_USERNAME = "demo"

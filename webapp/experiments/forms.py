@@ -22,12 +22,8 @@ from strategies.sampling import DecodingConfig
 from webapp.datasets.code import HUMANEVAL_SIZE, CodeParseError, parse_code_jsonl
 from webapp.datasets.services import PromptParseError, parse_prompt_lines
 from webapp.experiments.config_forms import build_config, config_fields
-from webapp.experiments.services import (
-    CODE_SELECTORS,
-    MAX_SAMPLES,
-    StrategySpec,
-    model_choices,
-)
+from webapp.experiments.services import MAX_SAMPLES, model_choices
+from webapp.experiments.specs import CODE_SELECTORS, StrategySpec
 from webapp.experiments.verification import CODE_VERIFIERS, MODEL_VERIFIERS, TEXT_VERIFIERS
 from webapp.teams.models import Team
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from strategies.recipe import PoolRecipe
 from webapp.datasets.models import Dataset, Problem
 from webapp.teams.models import Team
 
@@ -60,14 +61,24 @@ class Experiment(models.Model):
 
 
 class SamplePool(models.Model):
+    """Samples of one ``strategies.recipe.PoolRecipe``, stored as its plain fields.
+
+    ``key`` is ``recipe.key()``; the fields below are ``recipe.stored_fields()`` and
+    ``recipe`` reads them back, so nothing is parsed out of a string.
+    """
+
     key = models.CharField(max_length=64, unique=True)
     model_name = models.CharField(max_length=100)
-    # The scheme's pool name: the registered scheme, plus hashes of its config and of a
-    # non-sampling decoder when set (``StrategySpec.pool_scheme``).
-    prompt_scheme = models.CharField(max_length=100)
+    # The registered prompting scheme and its stored config (extras such as sequential
+    # revision's token budget included).
+    scheme = models.CharField(max_length=50)
     prompt_config = models.JSONField(default=dict, blank=True)
+    # The name the key hashes (``recipe.pool_scheme()``: the scheme plus hashes of its
+    # config and decoder); for reading only, nothing is parsed out of it.
+    prompt_scheme = models.CharField(max_length=100)
     decoding = models.JSONField()
-    # A non-sampling decoder (beam search): {"name": ..., "config": {...}}; empty to sample.
+    # A non-sampling decoder (beam search, adaptive stopping): {"name", "config"}; empty
+    # to sample.
     decoder = models.JSONField(default=dict, blank=True)
     seed = models.BigIntegerField()
     created = models.DateTimeField(auto_now_add=True)
@@ -76,9 +87,12 @@ class SamplePool(models.Model):
         return f"pool {self.key[:10]} ({self.model_name})"
 
     @property
-    def scheme_name(self) -> str:
-        """The registered prompting scheme (``prompt_scheme`` may carry config hashes)."""
-        return self.prompt_scheme.split("|", 1)[0].split(":", 1)[0]
+    def recipe(self) -> PoolRecipe:
+        return PoolRecipe.from_stored(
+            model_name=self.model_name, scheme=self.scheme, prompt_config=self.prompt_config,
+            decoding=self.decoding, decoder=self.decoder, seed=self.seed,
+            prompt_scheme=self.prompt_scheme,
+        )
 
     @property
     def is_greedy(self) -> bool:

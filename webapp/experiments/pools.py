@@ -16,9 +16,16 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 
+from strategies.recipe import PoolRecipe
 from strategies.types import Candidate
 from webapp.datasets.models import Problem
-from webapp.experiments.models import Experiment, PoolProblem, Sample
+from webapp.experiments.models import Experiment, PoolProblem, Sample, SamplePool
+
+
+def ensure_pool(recipe: PoolRecipe) -> SamplePool:
+    """The pool of exactly this recipe, created on first use (its key is ``recipe.key()``)."""
+    pool, _ = SamplePool.objects.get_or_create(key=recipe.key(), defaults=recipe.stored_fields())
+    return pool
 
 
 def pool_demands(experiment: Experiment) -> dict[int, int]:

@@ -8,8 +8,7 @@ the same task cannot both act on the same transition.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -19,23 +18,17 @@ from django.http import Http404
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from strategies.config import pool_key
-from strategies.sampling import DecodingConfig
+from strategies.recipe import generated_tests_recipe
 from webapp import queue
 from webapp.experiments.code_verification import missing_matrices
 from webapp.experiments.models import Experiment, SamplePool, Strategy, Verdict
-from webapp.experiments.pools import experiment_samples, generation_totals, pool_demands
-from webapp.experiments.specs import (
-    ADAPTIVE_DECODER,
-    BEAM_DECODERS,
-    BEAM_FIXED_FIELDS,
-    CODE_SELECTORS,
-    SINGLE_CALL_SCHEMES,
-    TEST_SCHEME,
-    ExperimentSpec,
-    StrategySpec,
-    test_decoding,
+from webapp.experiments.pools import (
+    ensure_pool,
+    experiment_samples,
+    generation_totals,
+    pool_demands,
 )
+from webapp.experiments.specs import ExperimentSpec
 from webapp.experiments.verification import verifier_for
 from webapp.teams.models import Team
 from workers import catalogue
@@ -44,16 +37,6 @@ logger = logging.getLogger(__name__)
 
 MAX_SAMPLES = 256
 DEFAULT_K_VALUES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-# The request types live in ``specs``; they are re-exported here for callers.
-__all__ = [
-    "ADAPTIVE_DECODER",
-    "BEAM_DECODERS",
-    "BEAM_FIXED_FIELDS",
-    "CODE_SELECTORS",
-    "SINGLE_CALL_SCHEMES",
-    "ExperimentSpec",
-    "StrategySpec",
-]
 
 
 # --- Team-scoped lookups -------------------------------------------------------------
@@ -82,35 +65,6 @@ def k_values_for(n: int) -> list[int]:
     return [k for k in DEFAULT_K_VALUES if k <= n]
 
 
-def ensure_pool(
-    *,
-    model_name: str,
-    prompt_scheme: str,
-    decoding: DecodingConfig,
-    seed: int,
-    prompt_config: Mapping[str, Any] | None = None,
-    decoder: Mapping[str, Any] | None = None,
-) -> SamplePool:
-    """The pool for exactly these generation inputs, created on first use.
-
-    ``prompt_scheme`` is the scheme's pool name (``StrategySpec.pool_scheme``), which
-    carries a hash of its config, and of a beam ``decoder``, when it has one.
-    """
-    key = pool_key(model_name, prompt_scheme, decoding, seed)
-    pool, _ = SamplePool.objects.get_or_create(
-        key=key,
-        defaults={
-            "model_name": model_name,
-            "prompt_scheme": prompt_scheme,
-            "prompt_config": dict(prompt_config or {}),
-            "decoding": decoding.key_fields(),
-            "decoder": dict(decoder or {}),
-            "seed": seed,
-        },
-    )
-    return pool
-
-
 def submit_experiment(
     team: Team, user: AbstractBaseUser | None, spec: ExperimentSpec
 ) -> Experiment:
@@ -136,16 +90,13 @@ def submit_experiment(
             verifier_config=dict(spec.verifier_config),
             self_eval=spec.self_eval,
         )
+        test_pool = None
         for position, row in enumerate(rows):
-            decoding = row.decoding(spec.max_new_tokens)
-            pool = ensure_pool(
-                model_name=spec.model_name,
-                prompt_scheme=row.pool_scheme(),
-                decoding=decoding,
-                seed=spec.seed,
-                prompt_config=row.prompt_config,
-                decoder=row.pool_decoder(),
-            )
+            recipe = row.recipe(spec.model_name, spec.n_samples, spec.max_new_tokens, spec.seed)
+            if row.uses_generated_tests and test_pool is None:
+                test_pool = ensure_pool(generated_tests_recipe(
+                    model=spec.model_name, max_new_tokens=spec.max_new_tokens, seed=spec.seed
+                ))
             Strategy.objects.create(
                 experiment=experiment,
                 position=position,
@@ -153,18 +104,15 @@ def submit_experiment(
                 prompt_scheme=row.prompt_scheme,
                 prompt_config=dict(row.prompt_config),
                 # A beam row's sampling settings do not apply: store the pool's.
-                temperature=decoding.temperature,
-                top_p=decoding.top_p,
-                top_k=decoding.top_k,
+                temperature=recipe.decoding.temperature,
+                top_p=recipe.decoding.top_p,
+                top_k=recipe.decoding.top_k,
                 sampling={} if row.is_beam else dict(row.sampling),
                 selector=row.selector,
                 selector_config=dict(row.selector_config),
-                n=row.pool_size(spec.n_samples, spec.max_new_tokens),
-                pool=pool,
-                test_pool=ensure_pool(
-                    model_name=spec.model_name, prompt_scheme=TEST_SCHEME,
-                    decoding=test_decoding(spec.max_new_tokens), seed=spec.seed,
-                ) if row.uses_generated_tests else None,
+                n=recipe.pool_size(spec.n_samples),
+                pool=ensure_pool(recipe),
+                test_pool=test_pool if row.uses_generated_tests else None,
                 test_n=row.test_pool_size(),
             )
         experiment_id = experiment.pk

@@ -52,6 +52,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from strategies.types import Candidate
+from workers.runtime import speculative
 from workers.runtime.batch import (
     Budget,
     CacheTooLarge,
@@ -64,7 +65,6 @@ from workers.runtime.batch import (
     plan,
     release_memory,
 )
-from workers.runtime import speculative
 from workers.runtime.truncation import describe_processor
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from django.urls import reverse
 from tests.factories import PASSWORD
 from tests.webapp.experiments.test_new_experiment import form_data
 from webapp.experiments.models import Experiment
-from webapp.experiments.services import BEAM_DECODERS, SINGLE_CALL_SCHEMES, StrategySpec
+from webapp.experiments.specs import BEAM_DECODERS, SINGLE_CALL_SCHEMES, StrategySpec
 
 pytestmark = pytest.mark.django_db
 
