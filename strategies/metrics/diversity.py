@@ -7,6 +7,7 @@ empty responses are included (they add no n-grams). ``self_bleu`` lives in ``sel
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
@@ -107,7 +108,7 @@ def encode_tokens(
     vocab: dict[str, int] = {}
     token_lists = [[vocab.setdefault(token, len(vocab)) for token in split(t)] for t in texts]
     lengths = np.array([len(tokens) for tokens in token_lists], dtype=np.int64)
-    flat = np.fromiter((i for tokens in token_lists for i in tokens), np.int64, lengths.sum())
+    flat = np.fromiter(itertools.chain.from_iterable(token_lists), np.int64, lengths.sum())
     return flat, np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
 
 

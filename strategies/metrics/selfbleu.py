@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,6 +51,43 @@ class SelfBleu:
     diversity: float
 
 
+#: Up to this many (text, n-gram) cells, reference counts are read from a dense table;
+#: above it, found by binary search in the sorted keys (the same counts, less memory).
+DENSE_CELLS = 1 << 22
+
+
+def _reference_counts(
+    keys: NDArray[np.int64],
+    counts: NDArray[np.int64],
+    width: int,
+    n_texts: int,
+    texts: NDArray[np.int64],
+    gram: NDArray[np.int64],
+    *,
+    dense_cells: int = DENSE_CELLS,
+) -> NDArray[np.integer[Any]]:
+    """Return how often n-gram ``gram[h]`` occurs in text ``texts[h, r]``, for every h, r.
+
+    ``keys`` (sorted, ``text * width + n-gram id``) and ``counts`` list the occurring ones.
+
+    >>> keys, counts = np.array([1, 4, 7]), np.array([2, 1, 3])  # width 3, texts 0..2
+    >>> texts, gram = np.array([[1, 0], [2, 1]]), np.array([1, 1])
+    >>> _reference_counts(keys, counts, 3, 3, texts, gram).tolist()
+    [[1, 2], [3, 1]]
+    >>> _reference_counts(keys, counts, 3, 3, texts, gram, dense_cells=0).tolist()
+    [[1, 2], [3, 1]]
+    """
+    if n_texts * width <= dense_cells:
+        table = np.zeros((n_texts, width), dtype=np.int32)  # int32: a faster gather
+        table.flat[keys] = counts
+        return table[texts, gram[:, None]]
+    query = texts * width + gram[:, None]
+    if not keys.size:
+        return np.zeros_like(query)
+    where = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+    return np.where(keys[where] == query, counts[where], 0)
+
+
 def _bleu(
     tokens: NDArray[np.int64],
     doc: NDArray[np.int64],
@@ -67,9 +105,7 @@ def _bleu(
         keys, counts = np.unique(owner * width + ids, return_counts=True)
         hyp = keys // width < n_hyps  # (text, n-gram) pairs of a hypothesis
         row, gram, count = keys[hyp] // width, keys[hyp] % width, counts[hyp]
-        query = refs[row] * width + gram[:, None]
-        where = np.minimum(np.searchsorted(keys, query), max(keys.size - 1, 0))
-        found = np.where(keys[where] == query, counts[where], 0) if keys.size else query * 0
+        found = _reference_counts(keys, counts, width, lengths.size, refs[row], gram)
         ref_count = found.max(axis=1, initial=0)
         clipped = np.bincount(row, np.minimum(count, ref_count), minlength=n_hyps).astype(float)
         total = np.maximum(1, lengths[:n_hyps] - n + 1)

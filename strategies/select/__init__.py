@@ -21,7 +21,6 @@ from strategies.select.batch import (
     batch_select_majority,
     batch_select_mbr,
     batch_select_oracle,
-    batch_select_random,
     batch_select_rpc,
     batch_select_weighted_majority,
 )
@@ -75,7 +74,6 @@ __all__ = [
     "batch_select_majority",
     "batch_select_mbr",
     "batch_select_oracle",
-    "batch_select_random",
     "batch_select_rpc",
     "batch_select_weighted_majority",
     "beta_stop_probability",

@@ -82,10 +82,14 @@ def selection_credit(selection: Selection, candidates: Sequence[Candidate]) -> f
     return sum(1.0 for verdict in verdicts if verdict) / len(verdicts)
 
 
-def answer_groups(candidates: Sequence[Candidate]) -> tuple[np.ndarray, tuple[int, ...]]:
+def answer_groups(
+    candidates: Sequence[Candidate],
+    key: Callable[[str | None], str | None] = canonical_answer,
+) -> tuple[np.ndarray, tuple[int, ...]]:
     """Return each candidate's answer-group id (``-1`` for no answer) and each group's first index.
 
-    Groups are numbered in order of first occurrence and keyed by ``canonical_answer``.
+    Groups are numbered in order of first occurrence and keyed by ``canonical_answer`` (or
+    ``key``: the same function memoised, say).
 
     >>> pool = [Candidate(text="", answer=a) for a in ("7", None, "8", "7.0")]
     >>> groups, firsts = answer_groups(pool)
@@ -96,13 +100,13 @@ def answer_groups(candidates: Sequence[Candidate]) -> tuple[np.ndarray, tuple[in
     firsts: list[int] = []
     group = np.full(len(candidates), -1, dtype=np.int64)
     for index, candidate in enumerate(candidates):
-        key = canonical_answer(candidate.answer)
-        if key is None:
+        answer = key(candidate.answer)
+        if answer is None:
             continue
-        if key not in ids:
-            ids[key] = len(firsts)
+        if answer not in ids:
+            ids[answer] = len(firsts)
             firsts.append(index)
-        group[index] = ids[key]
+        group[index] = ids[answer]
     return group, tuple(firsts)
 
 

@@ -1,14 +1,21 @@
-"""Vectorised fast paths of the selectors over many problems at once (ALGORITHMS §7-§12).
+"""Vectorised forms of the selectors over many problems at once (ALGORITHMS §7-§12).
 
-Inputs are padded ``[P, N]`` arrays: ``answers`` int class ids (``-1``: no answer; equal
-ids are equal answers), ``correct`` bool verdicts, ``mean_logprobs`` float and ``scores``
-float (NaN: missing, which ranks as ``-inf``). ``batch_select_<name>`` returns, per
-problem, the index and credit that ``select_<name>`` (default config unless a keyword
-says otherwise) plus ``selection_credit`` give, ties included: scores within the
-``rank_options`` tolerance tie and earn ``1/|tied|`` credit. Documented differences of
-set-up: ``batch_select_random`` draws from one generator in problem order (pass the same
-``rng`` to ``select_random`` per problem), and ``batch_select_mbr`` is MBR with
-``similarity="answer"``, uniform weights and ``max_references=None``.
+The metrics stage (``webapp.experiments.selection``) runs a strategy's selector through
+these wherever its config is one they implement, both for the choice per problem and for
+every random k-subset of sel@k; the per-problem ``select_<name>`` stay the readable
+reference, and the tests hold the two equal.
+
+Inputs are ``[P, N]`` arrays: ``answers`` int class ids (``-1``: no answer; equal ids are
+equal answers), ``correct`` bool verdicts, ``mean_logprobs`` float and ``scores`` float
+(NaN: missing, which ranks as ``-inf``). ``batch_select_<name>`` returns, per problem, the
+index, the tied candidates and the credit that ``select_<name>`` (default config unless a
+keyword says otherwise) plus ``selection_credit`` give: scores within the ``rank_options``
+tolerance tie and earn ``1/|tied|`` credit. Configs they cover: ``first``,
+``lowest_perplexity`` and ``best_of_n`` without ``require_answer``; ``weighted_majority``
+with ``weight="mean_logprob"``; ``best_of_majority`` with ``aggregation="max"`` (any
+``alpha``; ``k`` and ``pad`` only change the ranking); ``adaptive_consistency`` and
+``rpc`` with any config; ``mbr`` with ``similarity="answer"``, uniform weights and every
+candidate a reference. The random baseline and the code selectors (CodeT, B4) have none.
 """
 
 from __future__ import annotations
@@ -32,7 +39,6 @@ __all__ = [
     "batch_select_majority",
     "batch_select_mbr",
     "batch_select_oracle",
-    "batch_select_random",
     "batch_select_rpc",
     "batch_select_weighted_majority",
     "first_occurrence",
@@ -41,10 +47,27 @@ __all__ = [
 
 @dataclass(frozen=True)
 class BatchSelection:
-    """Per problem: the chosen candidate (``-1``: abstain) and its expected correctness."""
+    """Per problem: the chosen candidate (``-1``: abstain), its expected correctness, and
+    which candidates are ``Selection.tied`` (one per option tied for first; none when
+    abstaining)."""
 
     index: np.ndarray
     credit: np.ndarray
+    tied: np.ndarray
+
+
+def _abstain(p: int, n: int) -> BatchSelection:
+    return BatchSelection(index=np.full(p, -1), credit=np.zeros(p),
+                          tied=np.zeros((p, n), dtype=bool))
+
+
+def _single(index: np.ndarray, correct: np.ndarray) -> BatchSelection:
+    """One chosen candidate per problem, tied with nothing."""
+    p, n = correct.shape
+    rows = np.arange(p)
+    tied = np.zeros((p, n), dtype=bool)
+    tied[rows, index] = True
+    return BatchSelection(index=index, credit=correct[rows, index].astype(float), tied=tied)
 
 
 def first_occurrence(answers: np.ndarray) -> np.ndarray:
@@ -130,10 +153,14 @@ def _options(
     lead = _lead(keys, options)
     tied = _tied(keys, options, lead)
     if representative is None:
-        return BatchSelection(index=lead, credit=_mean(tied, correct))
+        return BatchSelection(index=lead, credit=_mean(tied, correct), tied=tied)
     rep = np.clip(representative, 0, max(correct.shape[1] - 1, 0))
     index = np.where(lead >= 0, rep[np.arange(len(lead)), np.maximum(lead, 0)], -1)
-    return BatchSelection(index=index, credit=_mean(tied, np.take_along_axis(correct, rep, 1)))
+    rows, cols = np.nonzero(tied)
+    chosen = np.zeros_like(tied)
+    chosen[rows, rep[rows, cols]] = True
+    return BatchSelection(index=index, credit=_mean(tied, np.take_along_axis(correct, rep, 1)),
+                          tied=chosen)
 
 
 def _candidates(
@@ -153,7 +180,9 @@ def _candidates(
     count = np.bincount(rows, minlength=p)
     hits = np.bincount(rows, weights=correct[rows, cols].astype(float), minlength=p)
     credit = np.where(count > 0, hits / np.maximum(count, 1), 0.0)
-    return BatchSelection(index=lead, credit=np.asarray(credit, dtype=np.float64))
+    tied = np.zeros((p, n), dtype=bool)
+    tied[rows, cols] = True
+    return BatchSelection(index=lead, credit=np.asarray(credit, dtype=np.float64), tied=tied)
 
 
 def _reward(scores: np.ndarray) -> np.ndarray:
@@ -170,30 +199,16 @@ def batch_select_first(correct: np.ndarray) -> BatchSelection:
     """
     p, n = correct.shape
     if n == 0:
-        return BatchSelection(index=np.full(p, -1), credit=np.zeros(p))
-    return BatchSelection(index=np.zeros(p, dtype=np.int64), credit=correct[:, 0].astype(float))
-
-
-def batch_select_random(
-    correct: np.ndarray, *, seed: int = 0, rng: np.random.Generator | None = None
-) -> BatchSelection:
-    """``select_random`` with one generator (``rng``, else ``default_rng(seed)``) shared in
-    problem order: ``integers(N, size=P)`` draws what ``P`` scalar draws would."""
-    p, n = correct.shape
-    if n == 0:
-        return BatchSelection(index=np.full(p, -1), credit=np.zeros(p))
-    generator = rng if rng is not None else np.random.default_rng(seed)
-    index = np.asarray(generator.integers(n, size=p), dtype=np.int64)
-    return BatchSelection(index=index, credit=correct[np.arange(p), index].astype(float))
+        return _abstain(p, n)
+    return _single(np.zeros(p, dtype=np.int64), correct)
 
 
 def batch_select_oracle(correct: np.ndarray) -> BatchSelection:
     """``select_oracle``: the first correct candidate, else the first one."""
     p, n = correct.shape
     if n == 0:
-        return BatchSelection(index=np.full(p, -1), credit=np.zeros(p))
-    hit = correct.any(axis=1)
-    return BatchSelection(index=np.where(hit, correct.argmax(axis=1), 0), credit=hit.astype(float))
+        return _abstain(p, n)
+    return _single(np.where(correct.any(axis=1), correct.argmax(axis=1), 0), correct)
 
 
 def batch_select_majority(answers: np.ndarray, correct: np.ndarray) -> BatchSelection:
@@ -274,7 +289,7 @@ def batch_select_adaptive_consistency(
     p, n = answers.shape
     m = min(n, max_samples)
     if m == 0:
-        return BatchSelection(index=np.full(p, -1), credit=np.zeros(p))
+        return _abstain(p, n)
     first = first_occurrence(answers[:, :m])
     counts = np.cumsum(first[:, :, None] == np.arange(m), axis=1)  # [P, drawn, group]
     top_two = np.sort(np.pad(counts, ((0, 0), (0, 0), (1, 0))), axis=2)[:, :, -2:]  # (b, a)
@@ -283,7 +298,10 @@ def batch_select_adaptive_consistency(
     stop |= np.arange(1, m + 1) >= max_samples
     used = np.where(stop.any(axis=1), stop.argmax(axis=1) + 1, n)
     votes = counts[np.arange(p), used - 1].astype(np.float64)
-    return _options([votes], votes > 0, correct[:, :m])
+    prefix = _options([votes], votes > 0, correct[:, :m])
+    tied = np.zeros((p, n), dtype=bool)
+    tied[:, :m] = prefix.tied
+    return BatchSelection(index=prefix.index, credit=prefix.credit, tied=tied)
 
 
 def batch_select_mbr(answers: np.ndarray, correct: np.ndarray) -> BatchSelection:

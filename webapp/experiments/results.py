@@ -1,17 +1,19 @@
 """Selection and metrics for finished pools: the cheap, replayable part.
 
-Every registered selector is applied the same way (``strategies.select``'s uniform
-interface) and every figure comes from ``strategies.metrics``. Rewriting a
-strategy's results replaces them whole inside one transaction, so a redelivered
-metrics task leaves exactly one copy.
+Every registered selector is applied the same way (``selection``: vectorised where
+``strategies.select.batch`` implements it, else per problem) and every figure comes from
+``strategies.metrics``. A pool is loaded, and its diversity measured, once for all the
+strategies that read the same samples of it. Rewriting a strategy's results replaces them
+whole inside one transaction, so a redelivered metrics task leaves exactly one copy.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -25,14 +27,14 @@ from strategies.metrics.diversity import (
     pairwise_embedding_distance,
     unique_answers,
 )
-from strategies.metrics.majk import answer_counts, majority_at_k
 from strategies.metrics.passk import pass_at_k, pass_hat_k
 from strategies.metrics.selfbleu import self_bleu
-from strategies.metrics.selk import best_of_n_at_k, oracle_gap, sel_at_k
+from strategies.metrics.selk import oracle_gap
 from strategies.metrics.stats import bootstrap_ci
 from strategies.select.adaptive import AdaptiveConfig, adaptive_sample_count
-from strategies.select.base import Selection, selection_credit
+from strategies.select.base import Selection, answer_groups, selection_credit
 from strategies.types import Candidate
+from strategies.verify.normalize import canonical_answer
 from webapp.datasets.models import Dataset
 from webapp.experiments.code_verification import matrix_view, strategy_matrices
 from webapp.experiments.models import (
@@ -43,38 +45,19 @@ from webapp.experiments.models import (
     Strategy,
     Verdict,
 )
+from webapp.experiments.selection import (
+    Arrays,
+    ProblemPool,
+    batch_route,
+    pool_arrays,
+    sel_at_k_pools,
+    select_pools,
+)
 from webapp.experiments.verification import scoring_verifier, verifier_for
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
-# Random k-subsets per problem and k for selectors without a closed-form sel@k.
-SEL_AT_K_RESAMPLES = 24
 BOOTSTRAP_RESAMPLES = 2000
-
-
-@dataclass
-class ProblemPool:
-    """One problem's candidates for a strategy. A code problem (``code``) is judged by
-    its unit tests rather than a gold answer; CodeT and B4 get the pass matrix of the
-    candidates that executed (``matrix``) and those candidates' indices (``executed``)."""
-
-    problem_id: int
-    index: int
-    gold: str
-    candidates: list[Candidate]
-    code: bool = False
-    matrix: np.ndarray | None = None
-    executed: list[int] = field(default_factory=list)
-
-    @property
-    def judged(self) -> bool:
-        return (bool(self.gold) or self.code) and all(
-            c.is_correct is not None for c in self.candidates
-        )
-
-    @property
-    def correct(self) -> np.ndarray:
-        return np.array([bool(c.is_correct) for c in self.candidates])
 
 
 @dataclass
@@ -99,151 +82,164 @@ class MetricRows:
         self.add(strategy, name, ci.mean, k, (ci.low, ci.high))
 
 
+@dataclass
+class Diversity:
+    """Per-problem diversity of a pool's candidates (each list: one value per problem)."""
+
+    distinct: dict[int, list[float]]
+    bleu: list[float]
+    unique: list[float]
+    entropy: list[float]
+    embedding: list[float]
+
+
+@dataclass
+class PoolSamples:
+    """The first ``n`` samples of one pool for each problem, as candidates, and what is
+    measured on them alone: shared by every strategy that reads the same samples."""
+
+    pools: list[ProblemPool]
+    seconds: float
+    groups_: list[np.ndarray] | None = None
+    arrays_: Arrays | None = None
+    diversity_: Diversity | None = None
+    adaptive_: list[int] | None = None
+
+    def groups(self) -> list[np.ndarray]:
+        """Each problem's ``answer_groups``: its answers canonicalised once."""
+        if self.groups_ is None:
+            canonical = functools.lru_cache(maxsize=None)(canonical_answer)
+            self.groups_ = [answer_groups(p.candidates, canonical)[0] for p in self.pools]
+        return self.groups_
+
+    def arrays(self) -> Arrays:
+        if self.arrays_ is None:
+            self.arrays_ = pool_arrays(self.pools, self.groups())
+        return self.arrays_
+
+    def diversity(self, seed: int, embed: Embedder | None) -> Diversity:
+        if self.diversity_ is None:
+            self.diversity_ = measure_diversity(self.pools, self.groups(), seed, embed)
+        return self.diversity_
+
+    def adaptive(self) -> list[int]:
+        """How many samples adaptive consistency would have drawn, per pool of n > 1."""
+        if self.adaptive_ is None:
+            self.adaptive_ = [
+                adaptive_sample_count([c.answer for c in p.candidates],
+                                      AdaptiveConfig(max_samples=len(p.candidates)))
+                for p in self.pools if len(p.candidates) > 1
+            ]
+        return self.adaptive_
+
+
 def selector_for(strategy: Strategy) -> tuple[Callable[..., Selection], Any]:
     entry = registry.get(strategy.selector)
     return entry.function, entry.config_class(**strategy.selector_config)
 
 
-def select_in(pool: ProblemPool, indices: Sequence[int], select: Callable[..., Selection],
-              config: Any, rng: np.random.Generator) -> tuple[Selection, list[Candidate]]:
-    """The selector's choice among the pool's candidates ``indices`` (in order), and those
-    candidates. CodeT and B4 choose among the ones that executed, by their matrix rows;
-    their selection's indices are mapped back to positions in the returned list."""
-    subset = [pool.candidates[i] for i in indices]
-    if pool.matrix is None:
-        return select(subset, config, rng=rng), subset
-    rows = [pool.executed.index(i) for i in indices if i in pool.executed]
-    positions = [k for k, i in enumerate(indices) if i in pool.executed]
-    if not rows:
-        return Selection(index=None, answer=None, tied=()), subset
-    chosen = select([subset[k] for k in positions], config, matrix=pool.matrix[rows], rng=rng)
-    if chosen.index is None:
-        return chosen, subset
-    return Selection(
-        index=positions[chosen.index], answer=chosen.answer,
-        tied=tuple(positions[t] for t in chosen.tied),
-    ), subset
-
-
-def load_pools(strategy: Strategy) -> list[ProblemPool]:
-    """Each problem's candidates for this strategy (samples 0..n-1 of its pool)."""
-    experiment = strategy.experiment
-    verifier = verifier_for(experiment)
+def load_samples(experiment: Experiment, pool_id: int, n: int) -> PoolSamples:
+    """Each problem's candidates: samples 0..n-1 of the pool, with their verdicts and
+    self-evaluation scores (only the columns these need)."""
+    in_pool = {"sample__pool_id": pool_id, "sample__index__lt": n}
     verdicts = {
-        v.sample_id: v
-        for v in Verdict.objects.filter(
-            sample__pool_id=strategy.pool_id, verifier__in=[verifier, scoring_verifier()]
-        )
-        if v.verifier == verifier
+        sample_id: (answer, outcome, score)
+        for sample_id, answer, outcome, score in Verdict.objects.filter(
+            verifier=verifier_for(experiment), **in_pool
+        ).values_list("sample_id", "answer", "outcome", "score")
     }
-    scores = dict(
-        Verdict.objects.filter(
-            sample__pool_id=strategy.pool_id, verifier=scoring_verifier()
-        ).values_list("sample_id", "score")
-    )
+    scores = dict(Verdict.objects.filter(verifier=scoring_verifier(), **in_pool)
+                  .values_list("sample_id", "score"))
     by_problem: dict[int, list[Candidate]] = defaultdict(list)
+    seconds: dict[int, list[float]] = defaultdict(list)
     samples = Sample.objects.filter(
-        pool_id=strategy.pool_id,
-        problem__dataset_id=experiment.dataset_id,
-        index__lt=strategy.n,
-    ).order_by("problem_id", "index")
-    for s in samples:
-        verdict = verdicts.get(s.pk)
-        outcome = verdict.outcome if verdict else None
-        by_problem[s.problem_id].append(
-            Candidate(
-                text=s.text,
-                answer=verdict.answer if verdict else None,
-                is_correct=None
-                if outcome in (None, Verdict.Outcome.UNJUDGED)
-                else outcome == Verdict.Outcome.PASS,
-                score=scores.get(s.pk, verdict.score if verdict else None),
-                prompt_tokens=s.prompt_tokens,
-                generated_tokens=s.generated_tokens,
-                logprob_sum=s.logprob_sum,
-                finish_reason=s.finish_reason,
-            )
-        )
+        pool_id=pool_id, problem__dataset_id=experiment.dataset_id, index__lt=n,
+    ).order_by("problem_id", "index").values_list(
+        "pk", "problem_id", "text", "prompt_tokens", "generated_tokens", "logprob_sum",
+        "finish_reason", "seconds")
+    for pk, problem_id, text, prompt, generated, logprob, finish, spent in samples:
+        answer, outcome, score = verdicts.get(pk, (None, None, None))
+        by_problem[problem_id].append(Candidate(
+            text=text, answer=answer,
+            is_correct=None if outcome in (None, Verdict.Outcome.UNJUDGED)
+            else outcome == Verdict.Outcome.PASS,
+            score=scores.get(pk, score), prompt_tokens=prompt, generated_tokens=generated,
+            logprob_sum=logprob, finish_reason=finish,
+        ))
+        seconds[problem_id].append(spent)
     code = experiment.dataset.kind == Dataset.Kind.CODE
+    pools = [
+        ProblemPool(pk, index, gold, by_problem[pk], code=code)
+        for pk, index, gold in experiment.dataset.problems.order_by("index").values_list(
+            "pk", "index", "answer")
+        if by_problem.get(pk)
+    ]
+    # Summed in the order the samples are listed (problem index, sample index).
+    total = float(sum(s for pool in pools for s in seconds[pool.problem_id]))
+    return PoolSamples(pools, total)
+
+
+def with_matrices(strategy: Strategy, pools: list[ProblemPool]) -> list[ProblemPool]:
+    """The pools with CodeT's and B4's pass matrices of generated tests, where the
+    strategy has a test pool."""
+    if strategy.test_pool_id is None:
+        return pools
     matrices = strategy_matrices(strategy)
-    pools = []
-    for problem in experiment.dataset.problems.order_by("index"):
-        candidates = by_problem.get(problem.pk)
-        if not candidates:
-            continue
-        pool = ProblemPool(problem.pk, problem.index, problem.answer, candidates, code=code)
-        if strategy.test_pool_id is not None:
-            stored = matrices.get(problem.pk)
-            if stored is None:
-                raise ValueError(f"problem {problem.index} has no pass matrix of generated "
-                                 "tests yet")
-            pool.matrix, pool.executed = matrix_view(stored, strategy.n, strategy.test_n)
-        pools.append(pool)
-    return pools
+    out = []
+    for pool in pools:
+        stored = matrices.get(pool.problem_id)
+        if stored is None:
+            raise ValueError(f"problem {pool.index} has no pass matrix of generated "
+                             "tests yet")
+        matrix, executed = matrix_view(stored, strategy.n, strategy.test_n)
+        out.append(replace(pool, matrix=matrix, executed=executed))
+    return out
 
 
-def sel_at_k_values(strategy: Strategy, pool: ProblemPool, ks: Sequence[int],
-                    select: Callable[..., Selection], config: Any) -> dict[int, float]:
-    """sel@k of this strategy's selector on one judged problem, for each k <= n."""
-    n = len(pool.candidates)
-    correct = pool.correct
-    answers = [c.answer for c in pool.candidates]
-    values: dict[int, float] = {}
-    rng = np.random.default_rng([strategy.experiment.seed, pool.index, strategy.position])
-    for k in ks:
-        if k > n:
-            continue
-        if strategy.selector in ("first", "random"):
-            values[k] = float(correct.mean())
-        elif strategy.selector == "oracle":
-            values[k] = pass_at_k(n, int(correct.sum()), k)
-        elif strategy.selector == "majority" and not pool.code:
-            counts = answer_counts(answers, pool.gold)
-            values[k] = majority_at_k(counts.c_star, counts.others, counts.n_none, n, k)
-        elif strategy.selector == "best_of_n":
-            scores = [c.score if c.score is not None else -math.inf for c in pool.candidates]
-            values[k] = float(best_of_n_at_k(np.array([scores]), correct[None, :], k)[0])
-        else:
-            def credit(indices: np.ndarray) -> float:
-                chosen, subset = select_in(pool, sorted(int(i) for i in indices), select,
-                                           config, rng)
-                return selection_credit(chosen, subset) or 0.0
-
-            values[k] = sel_at_k(n, k, credit, rng=rng, n_resamples=1 if k == n else
-                                 SEL_AT_K_RESAMPLES)
-    return values
+def measure_diversity(pools: list[ProblemPool], groups: list[np.ndarray], seed: int,
+                      embed: Embedder | None) -> Diversity:
+    """Per-problem diversity of the candidates' texts and answers. Answers are counted by
+    their group ids (``None`` for none), which count alike: equal canonical answers."""
+    result = Diversity(defaultdict(list), [], [], [], [])
+    for pool, group in zip(pools, groups, strict=True):
+        texts = [c.text for c in pool.candidates]
+        answers = [None if g < 0 else g for g in group.tolist()]
+        for n_gram, value in distinct_n_scores(texts).items():
+            result.distinct[n_gram].append(value)
+        result.bleu.append(self_bleu(texts, seed=seed).diversity)
+        result.unique.append(float(unique_answers(answers).count))
+        result.entropy.append(answer_entropy(answers))
+        if embed is not None:
+            result.embedding.append(float(pairwise_embedding_distance(embed(texts))))
+    return result
 
 
-def diversity_rows(strategy: Strategy, pools: list[ProblemPool], out: MetricRows,
+def diversity_rows(strategy: Strategy, data: PoolSamples, out: MetricRows,
                    embed: Embedder | None) -> None:
     """Per-problem diversity of the candidates, averaged over problems."""
     if strategy.n < 2:
         return
-    distinct: dict[int, list[float]] = defaultdict(list)
-    bleu, embedding, unique, entropy = [], [], [], []
-    for pool in pools:
-        texts = [c.text for c in pool.candidates]
-        answers = [c.answer for c in pool.candidates]
-        for n_gram, value in distinct_n_scores(texts).items():
-            distinct[n_gram].append(value)
-        bleu.append(self_bleu(texts, seed=strategy.experiment.seed).diversity)
-        unique.append(float(unique_answers(answers).count))
-        entropy.append(answer_entropy(answers))
-        if embed is not None:
-            embedding.append(float(pairwise_embedding_distance(embed(texts))))
-    for n_gram, values in sorted(distinct.items()):
+    diversity = data.diversity(strategy.experiment.seed, embed)
+    for n_gram, values in sorted(diversity.distinct.items()):
         out.add_mean(strategy, "distinct_n", values, k=n_gram)
-    out.add_mean(strategy, "self_bleu_diversity", bleu)
-    out.add_mean(strategy, "unique_answers", unique)
-    out.add_mean(strategy, "answer_entropy", entropy)
-    if embedding:
-        out.add_mean(strategy, "embedding_distance", embedding)
+    out.add_mean(strategy, "self_bleu_diversity", diversity.bleu)
+    out.add_mean(strategy, "unique_answers", diversity.unique)
+    out.add_mean(strategy, "answer_entropy", diversity.entropy)
+    if diversity.embedding:
+        out.add_mean(strategy, "embedding_distance", diversity.embedding)
 
 
 def compute_strategy_results(strategy: Strategy, k_values: list[int],
-                             embed: Embedder | None = None) -> None:
+                             embed: Embedder | None = None,
+                             data: PoolSamples | None = None) -> None:
     select, config = selector_for(strategy)
-    pools = load_pools(strategy)
+    data = data or load_samples(strategy.experiment, strategy.pool_id, strategy.n)
+    pools = with_matrices(strategy, data.pools)
+    size = max((len(p.candidates) for p in pools), default=0)
+    route = None if strategy.test_pool_id is not None else batch_route(
+        strategy.selector, config, size)
+    selections = select_pools(strategy, pools, select, config, route, data.arrays)
+    sel_at_k = sel_at_k_pools(strategy, pools, k_values, select, config, route, data.arrays)
     seed = strategy.experiment.seed
     out = MetricRows()
     results: list[ProblemResult] = []
@@ -251,10 +247,8 @@ def compute_strategy_results(strategy: Strategy, k_values: list[int],
     hat_values: dict[int, list[float]] = defaultdict(list)
     sel_values: dict[int, list[float]] = defaultdict(list)
     credits: list[float] = []
-    ns, cs, adaptive = [], [], []
-    for pool in pools:
-        rng = np.random.default_rng([seed, pool.index, strategy.position])
-        selection, _ = select_in(pool, range(len(pool.candidates)), select, config, rng)
+    ns, cs = [], []
+    for pool, selection, sel_k in zip(pools, selections, sel_at_k, strict=True):
         credit = selection_credit(selection, pool.candidates) if pool.judged else None
         n = len(pool.candidates)
         n_correct = int(pool.correct.sum()) if pool.judged else None
@@ -266,11 +260,8 @@ def compute_strategy_results(strategy: Strategy, k_values: list[int],
                 if k <= n:
                     pass_values[k].append(pass_at_k(n, n_correct, k))
                     hat_values[k].append(pass_hat_k(n, n_correct, k))
-            for k, value in sel_at_k_values(strategy, pool, k_values, select, config).items():
+            for k, value in sel_k.items():
                 sel_values[k].append(value)
-        if n > 1:
-            adaptive.append(adaptive_sample_count([c.answer for c in pool.candidates],
-                                                  AdaptiveConfig(max_samples=n)))
         results.append(
             ProblemResult(
                 strategy=strategy,
@@ -302,22 +293,18 @@ def compute_strategy_results(strategy: Strategy, k_values: list[int],
             out.add(strategy, "coverage_fit_b", forecast.fit.b)
             out.add(strategy, "coverage_fit_r2", forecast.fit.r2)
             out.add(strategy, "coverage_forecast", float(forecast.coverage), k=forecast.k)
-    diversity_rows(strategy, pools, out, embed)
+    diversity_rows(strategy, data, out, embed)
 
     generated = [c.generated_tokens for p in pools for c in p.candidates]
     prompt = [c.prompt_tokens for p in pools for c in p.candidates]
-    seconds = float(
-        sum(Sample.objects.filter(
-            pool_id=strategy.pool_id, problem_id__in=[p.problem_id for p in pools],
-            index__lt=strategy.n,
-        ).values_list("seconds", flat=True))
-    )
+    seconds = data.seconds
     out.add(strategy, "mean_generated_tokens", float(np.mean(generated)) if generated else None)
     out.add(strategy, "mean_prompt_tokens", float(np.mean(prompt)) if prompt else None)
     out.add(strategy, "generated_tokens", float(sum(generated)))
     out.add(strategy, "prompt_tokens", float(sum(prompt)))
     out.add(strategy, "generation_seconds", seconds)
     out.add(strategy, "tokens_per_second", sum(generated) / seconds if seconds > 0 else None)
+    adaptive = data.adaptive()
     if adaptive:
         mean_adaptive = float(np.mean(adaptive))
         out.add(strategy, "adaptive_samples", mean_adaptive)
@@ -331,7 +318,17 @@ def compute_strategy_results(strategy: Strategy, k_values: list[int],
 
 
 def compute_results(experiment_id: int, embed: Embedder | None = None) -> None:
-    """Select and measure every strategy of the experiment."""
+    """Select and measure every strategy of the experiment. Strategies that read the same
+    samples (pool and n) share their loading and the pool's own figures."""
     experiment = Experiment.objects.select_related("dataset").get(pk=experiment_id)
-    for strategy in experiment.strategies.select_related("experiment__dataset"):
-        compute_strategy_results(strategy, list(experiment.k_values), embed)
+    strategies = list(experiment.strategies.select_related("experiment__dataset"))
+    readers = Counter((s.pool_id, s.n) for s in strategies)
+    shared: dict[tuple[int, int], PoolSamples] = {}
+    for strategy in strategies:
+        key = (strategy.pool_id, strategy.n)
+        if key not in shared:
+            shared[key] = load_samples(strategy.experiment, strategy.pool_id, strategy.n)
+        compute_strategy_results(strategy, list(experiment.k_values), embed, shared[key])
+        readers[key] -= 1
+        if not readers[key]:
+            del shared[key]  # its last reader is done: free the candidates

@@ -1,4 +1,4 @@
-"""The vectorised selectors agree exactly with the per-problem ones (index and credit)."""
+"""The vectorised selectors agree exactly with the per-problem ones (index, ties, credit)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ from strategies.select.majority import select_majority
 from strategies.select.mbr import MBRConfig, select_mbr
 from strategies.select.oracle import select_oracle
 from strategies.select.perplexity import select_lowest_perplexity
-from strategies.select.random_choice import select_random
-from strategies.select.rpc import select_rpc
+from strategies.select.rpc import RPCConfig, select_rpc
 from strategies.select.weighted import select_weighted_majority
 from strategies.types import Candidate
 
@@ -72,16 +71,19 @@ def _agree(
     *,
     texts: bool = False,
 ) -> int:
-    """Assert index and credit agree on every problem; return how many were checked."""
+    """Assert index, ties and credit agree on every problem; return how many were checked."""
     checked = 0
     for d in batches if batches is not None else _batches():
         result = fast(d)
+        assert result.tied.shape == d["answers"].shape
         for row in range(d["answers"].shape[0]):
             pool = _pool(d, row, texts=texts)
             selection = slow(pool)
             index = -1 if selection.index is None else selection.index
-            assert (int(result.index[row]), float(result.credit[row])) == (
+            tied = tuple(int(i) for i in np.flatnonzero(result.tied[row]))
+            assert (int(result.index[row]), tied, float(result.credit[row])) == (
                 index,
+                selection.tied,
                 selection_credit(selection, pool),
             ), (d["answers"][row].tolist(), row)
             checked += 1
@@ -91,15 +93,6 @@ def _agree(
 def test_it_matches_first_and_oracle() -> None:
     assert _agree(lambda d: batch.batch_select_first(d["correct"]), select_first_candidate) == 56
     _agree(lambda d: batch.batch_select_oracle(d["correct"]), select_oracle)
-
-
-def test_it_draws_random_like_a_shared_generator() -> None:
-    slow_rng = np.random.default_rng(5)
-    fast_rng = np.random.default_rng(5)
-    _agree(
-        lambda d: batch.batch_select_random(d["correct"], rng=fast_rng),
-        lambda pool: select_random(pool, rng=slow_rng),
-    )
 
 
 def test_it_splits_majority_ties_like_selection_credit() -> None:
@@ -131,9 +124,11 @@ def test_it_breaks_best_of_n_ties_by_logprob_then_index() -> None:
     )
 
 
-@pytest.mark.parametrize("alpha", [None, 0.3, 1.0])
-def test_it_matches_best_of_majority(alpha: float | None) -> None:
-    config = BestOfMajorityConfig(alpha=alpha)
+@pytest.mark.parametrize(("alpha", "k", "pad"), [(None, 1, False), (0.3, 1, False),
+                                                 (1.0, 1, False), (0.15, 3, True)])
+def test_it_matches_best_of_majority(alpha: float | None, k: int, pad: bool) -> None:
+    # k and pad only lengthen the ranking: the choice, its ties and credit stay the same.
+    config = BestOfMajorityConfig(alpha=alpha, k=k, pad=pad)
     _agree(
         lambda d: batch.batch_select_best_of_majority(
             d["answers"], d["correct"], d["scores"], d["logprobs"], alpha=alpha
@@ -154,8 +149,10 @@ def test_it_stops_adaptive_consistency_at_the_same_draw(threshold: float, max_sa
     )
 
 
-def test_it_matches_mbr_with_answer_similarity() -> None:
-    config = MBRConfig(similarity="answer", max_references=None)
+@pytest.mark.parametrize("max_references", [None, 128, 14])
+def test_it_matches_mbr_with_answer_similarity(max_references: int | None) -> None:
+    # Every candidate is a reference as long as there are at most max_references.
+    config = MBRConfig(similarity="answer", max_references=max_references)
     _agree(
         lambda d: batch.batch_select_mbr(d["answers"], d["correct"]),
         lambda pool: select_mbr(pool, config),
@@ -170,6 +167,17 @@ def test_it_matches_rpc_with_pruning_and_duplicate_texts() -> None:
 
     checked = _agree(fast, select_rpc, _batches(sizes=(1, 2, 3, 5, 9, 20, 40)), texts=True)
     assert checked == 56
+
+
+def test_it_matches_rpc_without_pruning() -> None:
+    _agree(
+        lambda d: batch.batch_select_rpc(
+            d["answers"], d["correct"], d["logprobs"], text_ids=d["texts"], prune=False
+        ),
+        lambda pool: select_rpc(pool, RPCConfig(prune=False)),
+        _batches(sizes=(1, 3, 9, 40), seed=2),
+        texts=True,
+    )
 
 
 def test_it_matches_rpc_with_all_texts_distinct() -> None:
