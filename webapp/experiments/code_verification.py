@@ -371,13 +371,13 @@ def record_matrix(job: MatrixJob, rows: Sequence[Sequence[bool] | None]) -> None
 def missing_matrices(experiment: Experiment) -> int:
     """(strategy pools, problem) pairs whose pass matrix is not stored large enough yet."""
     demands = pool_demands(experiment)
-    problems = experiment.dataset.problems.count()
+    problems = experiment.problems.count()
     missing = 0
     pairs = {(s.pool_id, s.test_pool_id) for s in experiment.strategies.all() if s.test_pool_id}
     for solution_pool_id, test_pool_id in pairs:
         stored = PassMatrix.objects.filter(
+            experiment.problem_q(),
             solution_pool_id=solution_pool_id, test_pool_id=test_pool_id,
-            problem__dataset_id=experiment.dataset_id,
             n_solutions__gte=demands[solution_pool_id],
             n_test_samples__gte=demands[test_pool_id],
         ).count()
@@ -392,8 +392,8 @@ def strategy_matrices(strategy: Strategy) -> dict[int, PassMatrix]:
     return {
         m.problem_id: m
         for m in PassMatrix.objects.filter(
+            strategy.experiment.problem_q(),
             solution_pool_id=strategy.pool_id, test_pool_id=strategy.test_pool_id,
-            problem__dataset_id=strategy.experiment.dataset_id,
         )
     }
 

@@ -20,10 +20,12 @@ from strategies.recipe import (
 )
 from strategies.sampling import DecodingConfig
 from webapp.datasets.code import HUMANEVAL_SIZE, CodeParseError, parse_code_jsonl
+from webapp.datasets.models import Dataset
 from webapp.datasets.services import PromptParseError, parse_prompt_lines
 from webapp.experiments.config_forms import build_config, config_fields
 from webapp.experiments.services import MAX_SAMPLES, model_choices
 from webapp.experiments.specs import CODE_SELECTORS, StrategySpec
+from webapp.experiments.subsets import choose_problems, parse_ids, subset_spec
 from webapp.experiments.verification import CODE_VERIFIERS, MODEL_VERIFIERS, TEXT_VERIFIERS
 from webapp.teams.models import Team
 
@@ -33,6 +35,8 @@ FORM_VERIFIERS = TEXT_VERIFIERS + MODEL_VERIFIERS + CODE_VERIFIERS
 # Dataset sources whose problems are code, judged by running their unit tests.
 CODE_SOURCES = ("humaneval", "code_upload")
 MAX_UPLOAD_BYTES = 20 << 20
+# The verifier a saved dataset's kind implies (the form's default for it).
+KIND_VERIFIERS = {"math": "math", "exact": "exact", "regex": "regex", "choice": "choice"}
 
 
 class ExperimentForm(forms.Form):
@@ -41,7 +45,16 @@ class ExperimentForm(forms.Form):
         ("prompts", "Prompts typed below"),
         ("humaneval", "HumanEval: Python functions judged by unit tests"),
         ("code_upload", "Code problems from a JSONL file (HumanEval fields)"),
+        ("saved", "A dataset of the team (uploaded on the Datasets page)"),
     ]
+    # The fields each dataset source reads; the page shows only the chosen source's.
+    SOURCE_FIELDS = {
+        "arithmetic": ("arithmetic_size", "arithmetic_seed", "arithmetic_difficulty"),
+        "prompts": ("prompts",),
+        "humaneval": ("humaneval_size",),
+        "code_upload": ("code_file",),
+        "saved": ("dataset", "subset_mode", "subset_k", "subset_seed", "subset_ids"),
+    }
 
     team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
     name = forms.CharField(max_length=200)
@@ -74,6 +87,22 @@ class ExperimentForm(forms.Form):
         help_text="One JSON object per line with prompt, test (defining check(candidate)) "
         "and entry_point; canonical_solution and task_id are optional.",
     )
+    dataset = forms.ModelChoiceField(
+        label="Saved dataset", queryset=Dataset.objects.none(), required=False,
+        help_text="Any dataset of the chosen team; its kind sets the verifier.",
+    )
+    subset_mode = forms.ChoiceField(
+        label="Problems", required=False, initial="all",
+        choices=[("all", "All"), ("first", "The first k"), ("random", "A seeded random k"),
+                 ("ids", "Listed ids")],
+    )
+    subset_k = forms.IntegerField(label="k", min_value=1, required=False)
+    subset_seed = forms.IntegerField(label="Subset seed", min_value=0, initial=0, required=False)
+    subset_ids = forms.CharField(
+        label="Problem ids", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="The dataset's ids (or row numbers from 0), separated by commas, spaces "
+        "or lines.",
+    )
     n_samples = forms.IntegerField(
         label="Samples per problem (N)", min_value=1, max_value=MAX_SAMPLES, initial=8
     )
@@ -96,6 +125,11 @@ class ExperimentForm(forms.Form):
         team_field.queryset = Team.objects.filter(pk__in=[t.pk for t in teams])
         if teams:
             team_field.initial = teams[0].pk
+        dataset_field = self.fields["dataset"]
+        assert isinstance(dataset_field, forms.ModelChoiceField)
+        dataset_field.queryset = Dataset.objects.filter(
+            team__in=[t.pk for t in teams]
+        ).order_by("name", "-created")
         model_field = self.fields["model_name"]
         assert isinstance(model_field, forms.ChoiceField)
         model_field.choices = model_choices()
@@ -118,15 +152,63 @@ class ExperimentForm(forms.Form):
             self.fields[f"verifier__{name}"] = field
             self.verifier_fields.append(f"verifier__{name}")
 
+    def _saved_kind(self) -> str | None:
+        """The kind of the saved dataset the bound data names, if it is one of the user's."""
+        if not self.is_bound or self.data.get(self.add_prefix("dataset_source")) != "saved":
+            return None
+        field = self.fields["dataset"]
+        assert isinstance(field, forms.ModelChoiceField)
+        try:
+            pk = int(self.data.get(self.add_prefix("dataset"), ""))
+            return str(field.queryset.get(pk=pk).kind)
+        except (ValueError, Dataset.DoesNotExist):
+            return None
+
     def _chosen_verifier(self) -> str:
-        if self.is_bound and self.data.get(self.add_prefix("dataset_source")) in CODE_SOURCES:
+        kind = self._saved_kind()
+        if kind == Dataset.Kind.CODE or (
+            self.is_bound and self.data.get(self.add_prefix("dataset_source")) in CODE_SOURCES
+        ):
             return "unit_tests"  # code is judged by its tests, whatever else was picked
         value = self.data.get(self.add_prefix("verifier")) if self.is_bound else None
+        if kind in KIND_VERIFIERS and value in (None, "", "math"):
+            return KIND_VERIFIERS[kind]  # the dataset's kind sets the default
         return str(value) if value in FORM_VERIFIERS else "math"
 
     @property
     def is_code(self) -> bool:
+        if self.cleaned_data.get("dataset_source") == "saved":
+            dataset = self.cleaned_data.get("dataset")
+            return dataset is not None and dataset.kind == Dataset.Kind.CODE
         return self.cleaned_data.get("dataset_source") in CODE_SOURCES
+
+    def _clean_saved(self, data: dict[str, Any]) -> None:
+        dataset = data.get("dataset")
+        if dataset is None:
+            if not self.has_error("dataset"):
+                self.add_error("dataset", "Choose one of the team's datasets.")
+            return
+        team = data.get("team")
+        if team is not None and dataset.team_id != team.pk:
+            self.add_error("dataset", f"{dataset.name} belongs to another team than {team}.")
+            return
+        ids = parse_ids(data.get("subset_ids") or "")
+        try:
+            data["subset"] = subset_spec(
+                data.get("subset_mode") or "all", k=data.get("subset_k"),
+                seed=data.get("subset_seed"), ids=ids,
+            )
+            if data["subset"]:
+                choose_problems(dataset, data["subset"])
+        except ValueError as exc:
+            field = {"first": "subset_k", "random": "subset_k", "ids": "subset_ids"}.get(
+                data.get("subset_mode") or "", "subset_mode")
+            self.add_error(field, str(exc))
+
+    def source_of(self, name: str) -> str:
+        """The dataset source a field belongs to ("" for every source)."""
+        return next((source for source, names in self.SOURCE_FIELDS.items()
+                     if name in names), "")
 
     def dataset_fit_errors(self, specs: list[StrategySpec]) -> list[str]:
         """Strategies that need a code dataset when the chosen one is not."""
@@ -164,8 +246,16 @@ class ExperimentForm(forms.Form):
         return [self[name] for name in self.verifier_fields]
 
     def main_fields(self) -> list[forms.BoundField]:
-        return [self[name] for name in self.fields
-                if not name.startswith("verifier") and name != "self_eval"]
+        """The form's fields above verification, each tagged with its dataset source
+        (``source``) so the page shows only the chosen source's fields."""
+        bound = []
+        for name in self.fields:
+            if name.startswith("verifier") or name == "self_eval":
+                continue
+            field = self[name]
+            field.source = self.source_of(name)  # type: ignore[attr-defined]
+            bound.append(field)
+        return bound
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -186,6 +276,8 @@ class ExperimentForm(forms.Form):
                 data["humaneval_size"] = HUMANEVAL_SIZE
         elif data.get("dataset_source") == "code_upload":
             self._clean_code_file(data)
+        elif data.get("dataset_source") == "saved":
+            self._clean_saved(data)
         if self.verifier_name == "unit_tests" and not self.is_code:
             self.add_error("verifier", "unit_tests runs a code dataset's tests; choose "
                            "HumanEval or uploaded code problems, or another verifier.")

@@ -49,15 +49,50 @@ class Experiment(models.Model):
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
 
+    # A subset of the dataset's problems (first k, a seeded random k, or listed ids), as
+    # chosen: {"mode", "k", "seed", "ids"}; empty for every problem. The chosen problems
+    # are linked through ``ExperimentProblem``.
+    subset = models.JSONField(default=dict, blank=True)
+
     class Meta:
         ordering = ["-created"]
 
     def __str__(self) -> str:
         return self.name
 
+    def problem_q(self, path: str = "problem") -> models.Q:
+        """A filter on a row's problem (through ``path``) to this experiment's problems;
+        a join on the dataset when there is no subset."""
+        if not self.subset:
+            return models.Q(**{f"{path}__dataset_id": self.dataset_id})
+        return models.Q(**{f"{path}__experiment_links__experiment_id": self.pk})
+
+    @property
+    def problems(self) -> models.QuerySet[Problem]:
+        """The problems this experiment runs on: the dataset's, or the chosen subset."""
+        if not self.subset:
+            return self.dataset.problems.all()
+        return Problem.objects.filter(experiment_links__experiment=self)
+
     @property
     def is_done(self) -> bool:
         return self.status in {self.Status.FINISHED, self.Status.FAILED}
+
+
+class ExperimentProblem(models.Model):
+    """A problem of an experiment that runs on a subset of its dataset."""
+
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.CASCADE, related_name="problem_links"
+    )
+    problem = models.ForeignKey(
+        Problem, on_delete=models.CASCADE, related_name="experiment_links"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "problem"], name="one_link_per_problem")
+        ]
 
 
 class SamplePool(models.Model):

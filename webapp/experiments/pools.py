@@ -161,7 +161,7 @@ def experiment_samples(experiment: Experiment) -> QuerySet[Sample]:
     condition = Q(pk__in=[])
     for pool_id, n in pool_demands(experiment).items():
         condition |= Q(pool_id=pool_id, index__lt=n)
-    return Sample.objects.filter(condition, problem__dataset_id=experiment.dataset_id)
+    return Sample.objects.filter(condition, experiment.problem_q())
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ def generation_totals(experiment: Experiment) -> GenerationTotals:
     """Expected samples: a (pool, problem) done for the pool's demand n (marker and samples
     stored, as in ``done_problems``) counts what it holds up to n, any other counts n;
     complete when every one is done."""
-    problems = experiment.dataset.problems.count()
+    problems = experiment.problems.count()
     demands = pool_demands(experiment)
     stored = {
         (pool_id, problem_id): c
@@ -188,7 +188,7 @@ def generation_totals(experiment: Experiment) -> GenerationTotals:
     expected = 0
     marked: dict[int, int] = {}
     markers = PoolProblem.objects.filter(
-        pool_id__in=demands, problem__dataset_id=experiment.dataset_id
+        experiment.problem_q(), pool_id__in=demands
     ).values_list("pool_id", "problem_id", "n_requested", "n_done")
     for pool_id, problem_id, requested, done in markers:
         n = demands[pool_id]

@@ -135,7 +135,7 @@ def problem_grid(experiment: Experiment) -> list[dict[str, Any]]:
         for r in ProblemResult.objects.filter(strategy__experiment=experiment)
     }
     rows = []
-    for problem in experiment.dataset.problems.order_by("index"):
+    for problem in experiment.problems.order_by("index"):
         cells = [results.get((s.pk, problem.pk)) for s in strategies]
         credits = [c.selected_credit for c in cells if c is not None]
         rows.append(

@@ -153,7 +153,7 @@ def load_samples(experiment: Experiment, pool_id: int, n: int) -> PoolSamples:
     by_problem: dict[int, list[Candidate]] = defaultdict(list)
     seconds: dict[int, list[float]] = defaultdict(list)
     samples = Sample.objects.filter(
-        pool_id=pool_id, problem__dataset_id=experiment.dataset_id, index__lt=n,
+        experiment.problem_q(), pool_id=pool_id, index__lt=n,
     ).order_by("problem_id", "index").values_list(
         "pk", "problem_id", "text", "prompt_tokens", "generated_tokens", "logprob_sum",
         "finish_reason", "seconds")
@@ -170,7 +170,7 @@ def load_samples(experiment: Experiment, pool_id: int, n: int) -> PoolSamples:
     code = experiment.dataset.kind == Dataset.Kind.CODE
     pools = [
         ProblemPool(pk, index, gold, by_problem[pk], code=code)
-        for pk, index, gold in experiment.dataset.problems.order_by("index").values_list(
+        for pk, index, gold in experiment.problems.order_by("index").values_list(
             "pk", "index", "answer")
         if by_problem.get(pk)
     ]

@@ -21,7 +21,13 @@ from kombu.exceptions import OperationalError
 from strategies.recipe import generated_tests_recipe
 from webapp import queue
 from webapp.experiments.code_verification import missing_matrices
-from webapp.experiments.models import Experiment, SamplePool, Strategy, Verdict
+from webapp.experiments.models import (
+    Experiment,
+    ExperimentProblem,
+    SamplePool,
+    Strategy,
+    Verdict,
+)
 from webapp.experiments.pools import (
     ensure_pool,
     experiment_samples,
@@ -29,6 +35,7 @@ from webapp.experiments.pools import (
     pool_demands,
 )
 from webapp.experiments.specs import ExperimentSpec
+from webapp.experiments.subsets import choose_problems
 from webapp.experiments.verification import verifier_for
 from webapp.teams.models import Team
 from workers import catalogue
@@ -75,6 +82,7 @@ def submit_experiment(
         raise ValueError(f"Samples per problem must be between 1 and {MAX_SAMPLES}.")
     rows = [row.for_experiment(spec.n_samples, spec.max_new_tokens) for row in spec.strategies]
     spec.check_dataset_fit()
+    chosen = choose_problems(spec.dataset, spec.subset) if spec.subset else []
     with transaction.atomic():
         experiment = Experiment.objects.create(
             team=team,
@@ -89,7 +97,13 @@ def submit_experiment(
             verifier=spec.verifier,
             verifier_config=dict(spec.verifier_config),
             self_eval=spec.self_eval,
+            subset=dict(spec.subset),
         )
+        if spec.subset:
+            ExperimentProblem.objects.bulk_create(
+                [ExperimentProblem(experiment=experiment, problem_id=pk) for pk in chosen],
+                batch_size=2000,
+            )
         test_pool = None
         for position, row in enumerate(rows):
             recipe = row.recipe(spec.model_name, spec.n_samples, spec.max_new_tokens, spec.seed)
@@ -130,7 +144,7 @@ def chunk_size(demanded: Sequence[tuple[SamplePool, int]]) -> int:
 
 
 def problem_chunks(experiment: Experiment, size: int) -> list[list[int]]:
-    ids = list(experiment.dataset.problems.order_by("index").values_list("pk", flat=True))
+    ids = list(experiment.problems.order_by("index").values_list("pk", flat=True))
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
@@ -186,7 +200,7 @@ def fail_experiment(experiment_id: int, reason: str) -> bool:
 
 def progress(experiment: Experiment) -> list[dict[str, object]]:
     """Per-stage progress: generate, verify, select/metrics, each with done/total."""
-    problems = experiment.dataset.problems.count()
+    problems = experiment.problems.count()
     expected = {
         "samples": generation_totals(experiment).expected,
         "results": experiment.strategies.count() * problems,

@@ -217,6 +217,8 @@ class ExperimentSpec:
     verifier: str = "math"
     verifier_config: Mapping[str, Any] = field(default_factory=dict)
     self_eval: bool = False
+    # A subset of the dataset's problems (``subsets.subset_spec``); empty for all.
+    subset: Mapping[str, Any] = field(default_factory=dict)
 
     def check_dataset_fit(self) -> None:
         """``ValueError`` when the verifier or a selector does not suit the dataset: code

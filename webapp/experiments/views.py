@@ -11,7 +11,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from webapp.datasets.code import ensure_code_dataset, ensure_humaneval_dataset
-from webapp.datasets.models import Problem
 from webapp.datasets.services import ensure_arithmetic_dataset, ensure_prompt_dataset
 from webapp.experiments import queries, services
 from webapp.experiments.forms import (
@@ -22,6 +21,7 @@ from webapp.experiments.forms import (
     strategy_forms,
 )
 from webapp.experiments.models import Experiment
+from webapp.experiments.specs import ExperimentSpec
 from webapp.teams.services import teams_for_user
 
 
@@ -82,9 +82,11 @@ def _submit(
         dataset = ensure_humaneval_dataset(team, size=data["humaneval_size"])
     elif data["dataset_source"] == "code_upload":
         dataset = ensure_code_dataset(team, data["code_rows"], filename=data["code_filename"])
+    elif data["dataset_source"] == "saved":
+        dataset = data["dataset"]
     else:
         dataset = ensure_prompt_dataset(team, data["prompt_rows"])
-    spec = services.ExperimentSpec(
+    spec = ExperimentSpec(
         name=data["name"],
         model_name=data["model_name"],
         dataset=dataset,
@@ -95,6 +97,7 @@ def _submit(
         verifier=form.verifier_name,
         verifier_config=data.get("verifier_config", {}),
         self_eval=data["self_eval"],
+        subset=data.get("subset", {}),
     )
     return services.submit_experiment(team, request.user, spec)
 
@@ -160,10 +163,10 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def problem_detail(request: HttpRequest, pk: int, problem_pk: int) -> HttpResponse:
     experiment = services.get_experiment_for_user(request.user, pk)
-    problem = Problem.objects.filter(pk=problem_pk, dataset_id=experiment.dataset_id).first()
+    problem = experiment.problems.filter(pk=problem_pk).first()
     if problem is None:
         raise Http404("No such problem in this experiment")
-    siblings = list(experiment.dataset.problems.order_by("index").values_list("pk", flat=True))
+    siblings = list(experiment.problems.order_by("index").values_list("pk", flat=True))
     position = siblings.index(problem.pk)
     return render(
         request,
