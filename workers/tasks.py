@@ -62,7 +62,15 @@ def generate_chunk(
     if not services.is_active(experiment_id):
         return
     try:
-        for work in generation.chunk_work(experiment_id, demands, problem_ids):
+        works = generation.chunk_work(experiment_id, demands, problem_ids)
+    except (ValueError, TypeError) as exc:  # a stored recipe or judge config that is invalid
+        services.fail_experiment(
+            experiment_id,
+            f"Generation failed on {generation.problem_names(problem_ids)}: {exc}",
+        )
+        return
+    try:
+        for work in works:
             _generate(experiment_id, work)
     except GenerationError as exc:
         services.fail_experiment(experiment_id, str(exc))

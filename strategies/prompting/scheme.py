@@ -85,6 +85,8 @@ class Scheme:
     self_eval_scores: bool = False
     selectable: bool = True
     extras: tuple[ExtraField, ...] = ()
+    # What the new-experiment form says under the scheme's options ("" for nothing).
+    form_hint: str = ""
 
     def __post_init__(self) -> None:
         if self.single_call == (self.runner is not None):

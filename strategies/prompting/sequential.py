@@ -134,6 +134,9 @@ SCHEME = Scheme(
     single_call=False,
     runner=_run,
     sizer=lambda n, config: min(n, config.max_rounds),
+    form_hint="One chain of revisions, each call capped at the experiment's max new tokens; "
+    "its token budget defaults to N x max new tokens, the token cap of a parallel pool of N "
+    "samples. The pool holds up to N revisions (fewer when the budget runs out).",
     extras=(
         ExtraField(
             name="budget_tokens",

@@ -312,3 +312,21 @@ def test_it_sends_one_task_per_slice_with_every_pool_of_the_model(
     settings.STRATLAB_MAX_BATCH_ROWS = 4
     enqueue_experiment(experiment.pk)
     assert [args[2] for args in sent] == [[p] for p in problems]
+
+
+def test_a_pool_whose_stored_recipe_is_invalid_fails_the_experiment(
+    worker_settings: Any, team: Any
+) -> None:
+    from webapp.experiments.models import SamplePool
+
+    experiment = make_experiment(team, n=2)
+    sampled = experiment.strategies.get(position=1).pool
+    SamplePool.objects.filter(pk=sampled.pk).update(
+        decoding={**sampled.decoding, "temperature": -1.0}
+    )
+    problem_ids = list(experiment.dataset.problems.values_list("pk", flat=True))
+    tasks.generate_chunk(experiment.pk, _demands(experiment), problem_ids)
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.FAILED
+    assert experiment.error.startswith("Generation failed on problems 0, 1, 2: ")
+    assert "temperature" in experiment.error

@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 from django.db import transaction
 
+from strategies import registry
 from strategies.recipe import TEST_SCHEME
 from strategies.types import Problem as ProblemView
 from strategies.verify.code import (
@@ -290,8 +291,6 @@ def record_test_pool_verdicts(key: str, pool_id: int, problem_ids: Sequence[int]
 
 def tests_per_sample(experiment: Experiment, test_pool_id: int) -> int:
     """Assertions kept per generated-test sample: the most any strategy reading it asks."""
-    from strategies import registry
-
     values = [
         registry.get(s.selector).config_class(**s.selector_config).tests_per_sample
         for s in experiment.strategies.filter(test_pool_id=test_pool_id)

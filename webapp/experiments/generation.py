@@ -19,6 +19,7 @@ from strategies.types import Candidate
 from strategies.types import Problem as ProblemView
 from strategies.verify.math import extract_answer
 from strategies.verify.result import VerifierResult
+from webapp.datasets.models import Problem
 from webapp.experiments import pools, verification
 from webapp.experiments.models import Experiment, SamplePool
 
@@ -26,6 +27,13 @@ from webapp.experiments.models import Experiment, SamplePool
 def problem_seed(pool_seed: int, problem_index: int) -> int:
     """A per-problem seed: the same problem gets the same samples in any chunk layout."""
     return (pool_seed * 1_000_003 + problem_index) % (2**63 - 1)
+
+
+def problem_names(problem_ids: Sequence[int]) -> str:
+    """The problems of a slice as a message names them: "problems 0, 1, 2"."""
+    indices = sorted(Problem.objects.filter(pk__in=problem_ids).values_list("index", flat=True))
+    label = "problem" if len(indices) == 1 else "problems"
+    return f"{label} {', '.join(str(i) for i in indices)}"
 
 
 @dataclass(frozen=True)
@@ -162,6 +170,7 @@ def record_judged(judge: Judge, pending: Sequence[tuple[int, str]],
 
 
 __all__ = [
-    "Judge", "ModelWork", "PoolWork", "chunk_work", "problem_seed", "record_judged",
+    "Judge", "ModelWork", "PoolWork", "chunk_work", "problem_names", "problem_seed",
+    "record_judged",
     "record_scores", "store_candidates", "unjudged", "unscored",
 ]

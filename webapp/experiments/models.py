@@ -129,11 +129,6 @@ class SamplePool(models.Model):
             prompt_scheme=self.prompt_scheme,
         )
 
-    @property
-    def is_greedy(self) -> bool:
-        """Greedy decoding without a beam decoder: one sample stands for all N."""
-        return self.decoding.get("temperature") == 0 and not self.decoder
-
 
 class Strategy(models.Model):
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="strategies")

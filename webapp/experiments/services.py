@@ -138,7 +138,7 @@ def chunk_size(demanded: Sequence[tuple[SamplePool, int]]) -> int:
     """Problems per generation task for these pools of one model: ``STRATLAB_CHUNK_SIZE``,
     fewer when one problem's samples over all the pools fill more than a batch
     (``STRATLAB_MAX_BATCH_ROWS``), so a task's work stays about one batch or a chunk."""
-    rows = sum(1 if pool.is_greedy else n for pool, n in demanded)
+    rows = sum(1 if pool.recipe.is_greedy else n for pool, n in demanded)
     per_batch = max(1, settings.STRATLAB_MAX_BATCH_ROWS // max(1, rows))
     return max(1, min(settings.STRATLAB_CHUNK_SIZE, per_batch))
 
