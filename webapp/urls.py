@@ -12,3 +12,6 @@ urlpatterns = [
     path("experiments/", include("webapp.experiments.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# A busy database answers 503 "try again" (webapp.errors); anything else the 500 page.
+handler500 = "webapp.errors.server_error"
