@@ -257,6 +257,15 @@ STRATLAB_SPECULATIVE_TOKENS = env_int("STRATLAB_SPECULATIVE_TOKENS", 0)
 # draft must share the target's tokenizer (e.g. a small local model of the same family).
 STRATLAB_DRAFT_MODELS = env_json_dict("STRATLAB_DRAFT_MODELS")
 
+# --- Uploaded datasets: the byte cap is enforced while the request body streams in
+# (webapp/datasets/uploads.CappedUploadHandler); the row cap as soon as it is passed.
+STRATLAB_DATASET_MAX_BYTES = env_int("STRATLAB_DATASET_MAX_BYTES", 200 * 1024 * 1024)
+STRATLAB_DATASET_MAX_ROWS = env_int("STRATLAB_DATASET_MAX_ROWS", 1_000_000)
+if STRATLAB_DATASET_MAX_BYTES < 1 or STRATLAB_DATASET_MAX_ROWS < 1:
+    raise ImproperlyConfigured(
+        "STRATLAB_DATASET_MAX_BYTES and STRATLAB_DATASET_MAX_ROWS must be positive integers"
+    )
+
 # --- Code sandbox (workers/sandbox): runners per cpu worker process; without
 # namespace isolation (see README) code is refused unless the operator opts in here.
 STRATLAB_SANDBOX_WORKERS = env_int("STRATLAB_SANDBOX_WORKERS", 2)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("experiments/", include("webapp.experiments.urls")),
+    path("datasets/", include("webapp.datasets.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -214,8 +214,11 @@ def calibration_runs(experiment: Experiment, problem_ids: Sequence[int]) -> list
         meta = problem.metadata
         if not meta.get("canonical_solution") or "canonical_status" in meta:
             continue
-        source = check_program(problem.prompt + meta["canonical_solution"], meta["test"],
-                               meta["entry_point"])
+        # A body continuing the prompt (HumanEval) or a whole function (MBPP, whose
+        # prompt is prose): the same reading as a sample's.
+        program = extract_program(str(meta["canonical_solution"]), problem.prompt,
+                                  str(meta["entry_point"]))
+        source = check_program(program, meta["test"], meta["entry_point"])
         runs.append(CodeRun(problem.pk, None, source, config.max_seconds,
                             config.memory_mb << 20))
     return runs

@@ -1,0 +1,206 @@
+"""Bench: uploading a 100,000-row dataset through the service, against pandas' parse.
+
+Run: .venv/bin/python bench/datasets.py  [--rows 100000]
+
+Writes a seeded GSM8K-style JSONL (``question``, ``answer`` ending in ``#### n``) and a
+CSV of the same rows into a temporary folder, migrates a scratch SQLite database there,
+and uploads each file the way the web app does, minus HTTP: ``stage_upload`` (copy and
+hash), ``validate_upload`` (pass 1: parse, map, validate every row, hash the content)
+and ``store_upload`` (pass 2: parse again and insert in batches, one transaction). In the
+same run it times ``pandas.read_json(lines=True)`` / ``pandas.read_csv`` on the same
+file. Each step reports rows/s and its peak RSS growth over the RSS when it started
+(sampled every 5 ms from /proc, so native allocations count too); each step runs in a
+forked child, so memory an earlier step freed cannot hide a later step's peak. The
+parse ratio is pass 1 (which does more than parse: it checks and normalises every row
+and hashes the content) over pandas' parse; the last line gives the worse format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import json
+import multiprocessing
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = os.sysconf("SC_PAGE_SIZE")
+MIB = 1 << 20
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * PAGE
+
+
+class PeakRss:
+    """The highest RSS seen while the block runs, above the RSS when it started."""
+
+    def __enter__(self) -> PeakRss:
+        self.start = rss()
+        self.peak = self.start
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.005):
+            self.peak = max(self.peak, rss())
+
+    def __exit__(self, *exc: object) -> None:
+        self.peak = max(self.peak, rss())
+        self._done.set()
+        self._thread.join()
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.start
+
+
+def _child(conn: Any, step: Callable[[], Any]) -> None:
+    from django.db import connections
+
+    gc.collect()
+    with PeakRss() as memory:
+        started = time.perf_counter()
+        result = step()
+        seconds = time.perf_counter() - started
+    connections.close_all()
+    conn.send((seconds, memory.growth, result))
+
+
+def timed(label: str, rows: int, size: int, step: Callable[[], Any]) -> tuple[float, Any]:
+    """Run ``step`` in a forked child (so no earlier step's freed memory hides its peak)
+    and print its time, rows/s and peak RSS growth; ``step`` returns something small."""
+    from django.db import connections
+
+    connections.close_all()  # the child opens its own
+    parent, child = multiprocessing.Pipe()
+    process = multiprocessing.get_context("fork").Process(target=_child, args=(child, step))
+    process.start()
+    seconds, growth, result = parent.recv()
+    process.join()
+    print(f"  {label:<34} {seconds:7.2f} s  {rows / seconds:>10,.0f} rows/s  "
+          f"peak RSS +{growth / MIB:6.1f} MiB ({growth / size:.2f}x the file)")
+    return seconds, result
+
+
+def write_files(folder: Path, rows: int) -> tuple[Path, Path]:
+    rng = random.Random(0)
+    names = ["Natalia", "Weng", "Betty", "Julie", "James", "Mark", "Albert", "Ken"]
+    items = ["clips", "books", "apples", "pages", "marbles", "stickers"]
+    jsonl_path, csv_path = folder / "gsm8k-100k.jsonl", folder / "gsm8k-100k.csv"
+    with jsonl_path.open("w", encoding="utf-8") as jl, csv_path.open(
+        "w", encoding="utf-8", newline=""
+    ) as cf:
+        writer = csv.writer(cf)
+        writer.writerow(["question", "answer"])
+        for i in range(rows):
+            who, what = rng.choice(names), rng.choice(items)
+            a, b, c = rng.randint(2, 99), rng.randint(2, 99), rng.randint(2, 9)
+            question = (f"{who} had {a} {what} in April and bought {b} more in May. "
+                        f"Then {who} gave away a {c}th of the May {what}, rounded down. "
+                        f"How many {what} does {who} have now? (problem {i})")
+            total = a + b - b // c
+            answer = (f"In May {who} had {a} + {b} = <<{a}+{b}={a + b}>>{a + b} {what}.\n"
+                      f"{who} gave away {b} // {c} = <<{b}//{c}={b // c}>>{b // c}.\n"
+                      f"#### {total}")
+            jl.write(json.dumps({"question": question, "answer": answer}) + "\n")
+            writer.writerow([question, answer])
+    return jsonl_path, csv_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="stratlab-bench-datasets-"))
+    os.environ["DATABASE_URL"] = f"sqlite:///{folder / 'bench.sqlite3'}"
+    os.environ["STRATLAB_DATA_DIR"] = str(folder / "data")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    import pandas as pd
+    from django.contrib.auth import get_user_model
+    from django.core.files import File
+    from django.core.management import call_command
+
+    from webapp.datasets.mapping import ColumnMapping
+    from webapp.datasets.models import Dataset, DatasetUpload
+    from webapp.datasets.parsers import ErrorLog, iter_records
+    from webapp.datasets.uploads import stage_upload, store_upload, validate_upload
+    from webapp.teams.services import ensure_team
+
+    call_command("migrate", verbosity=0)
+    user = get_user_model().objects.create_user("bench")
+    mapping = ColumnMapping(kind="math", prompt="question", answer="answer",
+                            answer_format="gsm8k")
+    rows = args.rows
+    paths = write_files(folder, rows)
+    print(f"{rows:,} rows; SQLite at {folder}")
+
+    ratios: list[float] = []
+    wholes: list[float] = []
+    for path, reader in ((paths[0], "read_json"), (paths[1], "read_csv")):
+        fmt = path.suffix.lstrip(".")
+        size = path.stat().st_size
+        # A team per file: both hold the same rows, which one team would store once.
+        team = ensure_team(f"Bench {fmt}", owner=user)
+        print(f"\n{path.name} ({size / MIB:.1f} MiB)")
+
+        def with_pandas(p: Path = path, r: str = reader) -> int:
+            frame = (pd.read_json(p, lines=True) if r == "read_json" else pd.read_csv(p))
+            return len(frame)
+
+        pandas_s, count = timed(f"pandas.{reader}", rows, size, with_pandas)
+        assert count == rows
+
+        def records_only(p: Path = path, f: str = fmt) -> int:
+            errors = ErrorLog(p.name)
+            count = sum(1 for _ in iter_records(p, p.name, f, errors, max_rows=10 * rows))
+            assert not errors, errors.messages
+            return count
+
+        parse_s, _ = timed("parse only (iter_records)", rows, size, records_only)
+
+        def stage(p: Path = path, t: Any = team) -> int:
+            with p.open("rb") as handle:
+                return stage_upload(t, user, File(handle, name=p.name)).pk
+
+        stage_s, upload_pk = timed("stage (copy + sha256)", rows, size, stage)
+        validate_s, key = timed(
+            "pass 1: parse + validate + hash", rows, size,
+            lambda pk=upload_pk: validate_upload(DatasetUpload.objects.get(pk=pk), mapping,
+                                                 "math"))
+        store_s, dataset_pk = timed(
+            "pass 2: parse + store", rows, size,
+            lambda pk=upload_pk, k=key, n=path.name: store_upload(
+                DatasetUpload.objects.get(pk=pk), mapping, k, name=n, kind="math").pk)
+        dataset = Dataset.objects.get(pk=dataset_pk)
+        assert dataset.problems.count() == rows == dataset.row_count
+        whole = stage_s + validate_s + store_s
+        ratio = validate_s / pandas_s
+        print(f"  parse only / pandas: {parse_s / pandas_s:.2f}x; parse + validate / pandas: "
+              f"{ratio:.2f}x; whole upload {whole:.1f} s")
+        ratios.append(ratio)
+        wholes.append(whole)
+
+    print(f"\ndataset upload 100k rows: parse {max(ratios):.2f}x pandas' time, "
+          f"whole upload {max(wholes):.1f} s")
+
+
+if __name__ == "__main__":
+    main()
