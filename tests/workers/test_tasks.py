@@ -31,7 +31,7 @@ def worker_settings(settings: Any, extra_models: dict[str, str], model_cache_dir
 
 def run_all(experiment: Experiment) -> None:
     """Run every task of the experiment in order, as a worker would."""
-    problem_ids = list(experiment.dataset.problems.values_list("pk", flat=True))
+    problem_ids = list(experiment.problems.values_list("pk", flat=True))
     tasks.generate_chunk(experiment.pk, _demands(experiment), problem_ids)
     for strategy in experiment.strategies.all():
         tasks.verify_chunk(experiment.pk, strategy.pool_id, problem_ids)
