@@ -102,3 +102,34 @@ def test_it_adds_and_removes_strategy_rows_and_submits(
     assert browser.find_element(By.ID, "progress").is_displayed()
     # The page keeps polling its live fragment while the experiment is queued.
     assert browser.find_element(By.ID, "live").get_attribute("hx-trigger") == "every 2s"
+
+
+def test_it_shows_only_the_chosen_dataset_sources_fields(
+    browser: Any, live_server: Any, owner: Any, team: Any
+) -> None:
+    import os
+
+    from selenium.webdriver.common.by import By
+
+    from tests.webapp.experiments.test_new_saved_dataset import saved
+
+    saved(team, name="Quiz <b>one</b>")
+    browser.get(live_server.url + "/login/")
+    browser.find_element(By.NAME, "username").send_keys(owner.username)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit], form input[type=submit]"
+                         ).click()
+    browser.get(live_server.url + "/experiments/new/")
+
+    def shown(name: str) -> bool:
+        return bool(browser.find_element(By.CSS_SELECTOR, f".field-{name}").is_displayed())
+
+    assert shown("arithmetic_size") and not shown("dataset") and not shown("prompts")
+    browser.find_element(By.CSS_SELECTOR, "input[name=dataset_source][value=saved]").click()
+    assert shown("dataset") and shown("subset_mode")
+    assert not shown("arithmetic_size") and not shown("code_file")
+    options = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#id_dataset option")]
+    assert "Quiz <b>one</b>" in options  # escaped text, not markup
+    if os.environ.get("STRATLAB_SCREENSHOTS"):
+        browser.save_screenshot(os.path.join(os.environ["STRATLAB_SCREENSHOTS"],
+                                             "new-experiment-saved.png"))
