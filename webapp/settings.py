@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "webapp.teams",
     "webapp.datasets",
     "webapp.experiments",
+    "webapp.review",
     # The workers package as an app only for its management commands (verify_samples).
     "workers",
 ]

@@ -17,8 +17,14 @@ class Team(models.Model):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
+        # The team's creator: an admin who cannot be removed by another admin.
         OWNER = "owner", "Owner"
+        # Manages members; does everything a member does.
+        ADMIN = "admin", "Admin"
+        # Submits experiments, uploads datasets, labels and comments.
         MEMBER = "member", "Member"
+        # Reads everything of the team and comments; changes nothing else.
+        VIEWER = "viewer", "Viewer"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
