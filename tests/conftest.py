@@ -45,6 +45,28 @@ def teammate(team):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def viewer(team):  # type: ignore[no-untyped-def]
+    """A teammate who reads and comments only."""
+    from tests.factories import make_user
+    from webapp.teams.services import add_member
+
+    user = make_user("vera")
+    add_member(team, user, role="viewer")
+    return user
+
+
+@pytest.fixture
+def team_admin(team):  # type: ignore[no-untyped-def]
+    """A teammate who manages members."""
+    from tests.factories import make_user
+    from webapp.teams.services import add_member
+
+    user = make_user("ada")
+    add_member(team, user, role="admin")
+    return user
+
+
+@pytest.fixture
 def stranger(db):  # type: ignore[no-untyped-def]
     from tests.factories import make_team
 

@@ -69,6 +69,10 @@ def ensure_team(name: str, owner: AbstractBaseUser) -> Team:
     return team
 
 
-def add_member(team: Team, user: AbstractBaseUser) -> Membership:
-    membership, _ = Membership.objects.get_or_create(team=team, user=user)
+def add_member(team: Team, user: AbstractBaseUser,
+               role: str = Membership.Role.MEMBER) -> Membership:
+    """The user's membership of the team, created with ``role`` if they had none."""
+    membership, _ = Membership.objects.get_or_create(
+        team=team, user=user, defaults={"role": role}
+    )
     return membership
