@@ -26,7 +26,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from strategies.metrics._comb import binom_pmf
 from strategies.metrics.passk import check_ks
-from strategies.verify.normalize import canonical_answer
+from strategies.verify.grouping import group_answers
+from strategies.verify.math import is_equivalent
 
 __all__ = [
     "AnswerCounts",
@@ -61,20 +62,21 @@ class AnswerCounts:
 
 
 def answer_counts(answers: Sequence[str | None], gold: str | None) -> AnswerCounts:
-    """Group answers by ``canonical_answer`` and count gold, other and ``None`` answers.
+    """Group equivalent answers (``group_answers``, §17) and count gold, other and ``None``.
 
-    >>> answer_counts(["18", "18.0", "7", None, "x"], "18")
-    AnswerCounts(c_star=2, others=(1, 1), n_none=1, n=5)
+    The gold count is that of the groups whose first answer is equivalent to ``gold``.
+
+    >>> answer_counts(["18", "18.0", "7", None, "x", "x = 18"], "18")
+    AnswerCounts(c_star=3, others=(1, 1), n_none=1, n=6)
     """
-    keys = [canonical_answer(a) for a in answers]
-    gold_key = canonical_answer(gold)
-    tally: dict[str, int] = {}
-    for key in keys:
-        if key is not None:
-            tally[key] = tally.get(key, 0) + 1
-    c_star = tally.pop(gold_key, 0) if gold_key is not None else 0
-    others = tuple(sorted(tally.values(), reverse=True))
-    return AnswerCounts(c_star, others, keys.count(None), len(keys))
+    groups, firsts = group_answers(answers)
+    counts = np.bincount(groups[groups >= 0], minlength=len(firsts))
+    is_gold = [gold is not None and is_equivalent(answers[i], gold) for i in firsts]
+    c_star = int(sum(int(count) for count, hit in zip(counts, is_gold, strict=True) if hit))
+    others = tuple(
+        sorted((int(c) for c, hit in zip(counts, is_gold, strict=True) if not hit), reverse=True)
+    )
+    return AnswerCounts(c_star, others, int(np.sum(groups < 0)), len(answers))
 
 
 def _check_counts(c_star: int, others: Sequence[int], n_none: int, n: int, k: int) -> None:

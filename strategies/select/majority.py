@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from strategies.select.base import Selection, answer_groups, selection_from_options
+from strategies.select.base import Selection, selection_from_options
 from strategies.types import Candidate
-from strategies.verify.math import canonical_answer, is_equivalent
+from strategies.verify.grouping import group_answers
+from strategies.verify.math import is_equivalent
 
 __all__ = [
     "MajorityConfig",
@@ -22,8 +23,9 @@ __all__ = [
 
 @dataclass(frozen=True, kw_only=True)
 class MajorityConfig:
-    """Majority vote has no knobs: answers are grouped by ``canonical_answer``, ``None``
-    never votes, and ties go to the answer that appeared first."""
+    """Majority vote has no knobs: equivalent answers form one group (``group_answers``:
+    the math equivalence of §17), ``None`` never votes, and ties go to the answer that
+    appeared first."""
 
 
 @dataclass(frozen=True)
@@ -45,36 +47,27 @@ class MajorityResult:
 def majority_vote(
     answers: Sequence[str | None], config: MajorityConfig | None = None
 ) -> MajorityResult:
-    """Return the most common answer, grouping equivalent spellings ("18" and "18.0").
+    """Return the most common answer, grouping equivalent answers ("18", "18.0", "x = 18").
 
-    >>> result = majority_vote(["7", None, "8", "7.0", "8"])
+    >>> result = majority_vote(["7", None, "8", "x = 7", "8"])
     >>> result.answer, result.tied, result.counts, result.index
     ('7', ('7', '8'), {'7': 2, '8': 2}, 0)
     >>> majority_vote([None, None]).answer is None
     True
     """
     del config  # no settings; accepted so every selector has the same shape
-    spelling: dict[str, str] = {}  # canonical key -> first-seen spelling
-    first_index: dict[str, int] = {}
-    counts: dict[str, int] = {}
-    for index, answer in enumerate(answers):
-        key = canonical_answer(answer)
-        if key is None or answer is None:
-            continue
-        if key not in spelling:
-            spelling[key] = answer
-            first_index[key] = index
-            counts[key] = 0
-        counts[key] += 1
-    if not counts:
+    groups, firsts = group_answers(answers)
+    if not firsts:
         return MajorityResult(answer=None)
-    top = max(counts.values())
-    tied_keys = [key for key, count in counts.items() if count == top]  # first-seen order
+    counts = np.bincount(groups[groups >= 0], minlength=len(firsts))
+    top = int(counts.max())
+    tied = [g for g in range(len(firsts)) if counts[g] == top]  # first-seen order
+    spelling = [answers[index] or "" for index in firsts]
     return MajorityResult(
-        answer=spelling[tied_keys[0]],
-        tied=tuple(spelling[key] for key in tied_keys),
-        counts={spelling[key]: count for key, count in counts.items()},
-        index=first_index[tied_keys[0]],
+        answer=spelling[tied[0]],
+        tied=tuple(spelling[g] for g in tied),
+        counts={spelling[g]: int(count) for g, count in enumerate(counts)},
+        index=firsts[tied[0]],
     )
 
 
@@ -92,7 +85,7 @@ def select_majority(
     (0, (0, 2), (2.0, 0.0, 2.0, 2.0, 2.0))
     """
     del config, rng  # no settings; deterministic
-    group, firsts = answer_groups(candidates)
+    group, firsts = group_answers([candidate.answer for candidate in candidates])
     counts = np.bincount(group[group >= 0], minlength=len(firsts)).astype(np.float64)
     scores = np.where(group >= 0, counts[np.maximum(group, 0)] if len(firsts) else 0.0, 0.0)
     return selection_from_options(

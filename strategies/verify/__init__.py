@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from strategies.verify.choice import ChoiceConfig, extract_choice, verify_choice
+from strategies.verify.equivalence import clear_caches
 from strategies.verify.exact import ExactConfig, verify_exact
+from strategies.verify.grouping import group_answers
 from strategies.verify.judge import JudgeConfig, judge_responses, parse_verdict
 from strategies.verify.math import (
     MathAnswerConfig,
@@ -17,6 +19,7 @@ from strategies.verify.math import (
 from strategies.verify.regex import RegexConfig, verify_regex
 from strategies.verify.result import VerifierResult
 from strategies.verify.self_eval import SelfEvalConfig, self_eval_scores
+from strategies.verify.short_text import verify_short_answer
 
 __all__ = [
     "ChoiceConfig",
@@ -27,8 +30,10 @@ __all__ = [
     "SelfEvalConfig",
     "VerifierResult",
     "canonical_answer",
+    "clear_caches",
     "extract_answer",
     "extract_choice",
+    "group_answers",
     "is_equivalent",
     "judge_responses",
     "normalize_answer",
@@ -39,4 +44,5 @@ __all__ = [
     "verify_math",
     "verify_math_result",
     "verify_regex",
+    "verify_short_answer",
 ]

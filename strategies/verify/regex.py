@@ -6,7 +6,8 @@ import functools
 import re
 from dataclasses import dataclass
 
-from strategies.verify.math import is_equivalent
+from strategies.verify.equivalence import numbers_equal
+from strategies.verify.normalize import answer_form, read_number
 from strategies.verify.result import VerifierResult
 
 __all__ = ["MAX_PATTERN_LENGTH", "RegexConfig", "extract_with_pattern", "verify_regex"]
@@ -84,6 +85,13 @@ def extract_with_pattern(text: str, config: RegexConfig | None = None) -> str | 
     return None if value is None else value.strip()
 
 
+def _same_number(answer: str, reference: str) -> bool:
+    """True when both read as numbers and the numbers are equal (ALGORITHMS §17 step 2)."""
+    x = read_number(answer_form(answer), words=False)
+    y = read_number(answer_form(reference), words=False)
+    return x is not None and y is not None and numbers_equal(x, y)
+
+
 def verify_regex(text: str, reference: str, config: RegexConfig | None = None) -> VerifierResult:
     """Pass when the extracted group equals the reference (as text, or as a number).
 
@@ -99,8 +107,6 @@ def verify_regex(text: str, reference: str, config: RegexConfig | None = None) -
     left, right = " ".join(answer.split()), " ".join(reference.split())
     if not config.case_sensitive:
         left, right = left.casefold(), right.casefold()
-    passed = left == right or (
-        config.numeric and is_equivalent(answer, reference.strip(), symbolic=False)
-    )
+    passed = left == right or (config.numeric and _same_number(answer, reference))
     detail = "matches the reference" if passed else "differs from the reference"
     return VerifierResult(answer=answer, passed=passed, score=float(passed), detail=detail)

@@ -145,3 +145,9 @@ def test_it_validates_the_config() -> None:
         MajorityAtKConfig(ks=(0,))
     with pytest.raises(ValueError, match="ks"):
         MajorityAtKConfig(ks=())
+
+
+def test_it_counts_answers_by_the_math_equivalence() -> None:
+    counts = answer_counts(["x = 18", "18", "y = 18", r"\frac{36}{2}", "17", None], "18.0")
+    assert (counts.c_star, counts.others, counts.n_none, counts.n) == (4, (1,), 1, 6)
+    assert answer_counts([r"\{1, 2\}", "2, 1", "(1, 2)"], r"\{2,1\}").c_star == 2

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from strategies.select.first import FirstConfig, select_first
-from strategies.select.majority import MajorityConfig, expected_accuracy, majority_vote
+from strategies.select.majority import (
+    MajorityConfig,
+    expected_accuracy,
+    majority_vote,
+    select_majority,
+)
 from strategies.types import Candidate
 
 
@@ -69,3 +74,18 @@ def test_it_selects_the_first_candidate() -> None:
     assert select_first(pool, FirstConfig(require_answer=True)) == 1
     assert select_first([]) is None
     assert select_first([Candidate(text="")], FirstConfig(require_answer=True)) is None
+
+
+def test_it_groups_answers_by_the_math_equivalence() -> None:
+    result = majority_vote([r"2\sqrt{2}", "3", r"\sqrt{8}", "x = 3", r"2 \sqrt2", "3.0"])
+    assert result.counts == {r"2\sqrt{2}": 3, "3": 3}
+    assert result.tied == (r"2\sqrt{2}", "3")
+    spread = majority_vote(["x = 5", "y = 5", "5"])  # 5 joins both names; x and y stay apart
+    assert spread.counts == {"x = 5": 3}
+
+
+def test_it_selects_by_the_math_equivalence() -> None:
+    pool = [Candidate(text="", answer=a) for a in ("(1, 2)", "x = 1, y = 2", "(2, 1)")]
+    selection = select_majority(pool)
+    assert selection.index == 0 and selection.tied == (0,)
+    assert selection.scores == (2.0, 2.0, 1.0)

@@ -24,7 +24,7 @@ from strategies.verify.math import (
         ("\\tfrac12", "\\frac{1}{2}"),
         ("\\frac1{2}", "\\frac{1}{2}"),
         ("\\sqrt3", "\\sqrt{3}"),
-        ("x = 5", "5"),
+        ("x = 5", "x=5"),  # kept: only a comparison of two answers may drop the name
         (".5", "0.5"),
         ("-.5", "-0.5"),
         ("50\\%", "50"),
@@ -143,3 +143,87 @@ def test_it_passes_leniency_through_the_config() -> None:
     assert MathAnswerConfig().lenient is False
     with pytest.raises(ValueError, match="lenient"):
         MathAnswerConfig(lenient="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold"),
+    [
+        # integers and exact rationals compare exactly; no absolute floor (ALGORITHMS §17)
+        ("1000001", "1000000"),
+        ("123456789", "123456788"),
+        ("2\\times10^{-10}", "3\\times10^{-10}"),
+        ("0.0000001", "0.0000002"),
+        ("0", "0.001"),
+        ("355/113", "\\pi"),
+        # names matter
+        ("x = 5", "y = 5"),
+        ("f(x) = 2x + 1", "g(x) = 2x + 1"),
+        # shapes
+        ("(2, 3)", "x = 3, y = 2"),
+        ("\\{1, 2\\}", "\\{1, 2, 3\\}"),
+        ("x \\ge 2", "(2, \\infty)"),
+        ("\\emptyset", "\\{0\\}"),
+        ("3\\frac{1}{2}", "\\frac{3}{2}"),
+        ("Monday", "Tuesday"),
+        ("0.\\overline{3}", "0.33"),
+    ],
+)
+def test_it_rejects_the_wrong_answers_it_used_to_accept(pred: str, gold: str) -> None:
+    assert not is_equivalent(pred, gold)
+    assert not is_equivalent(gold, pred)
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold"),
+    [
+        ("1{,}000", "1000"),
+        ("1\\,000", "1000"),
+        ("5\\text{ cm}", "5"),
+        ("€45", "45"),
+        ("\\mathbf{5}", "5"),
+        ("\\text{Even}", "even"),
+        ("3\\frac{1}{2}", "3.5"),
+        ("3 1/2", "\\frac{7}{2}"),
+        ("\\{3, 1, 2\\}", "1, 2, 3"),
+        ("1 \\pm \\sqrt{2}", "1-\\sqrt{2}, 1+\\sqrt{2}"),
+        ("(-\\infty, 1) \\cup (2, \\infty)", "(2, \\infty) \\cup (-\\infty, 1)"),
+        ("f(x) = 2x + 1", "2x + 1"),
+        ("width = 5", "5"),
+        ("x = 2, y = 3", "(2, 3)"),
+        ("\\ln(e^2)", "2"),
+        ("5!", "120"),
+        ("\\binom{6}{2}", "15"),
+        ("\\sqrt[3]{27}", "3"),
+        ("\\log_2 8", "3"),
+        ("\\lfloor 3.7 \\rfloor", "3"),
+        ("\\alpha + \\beta", "\\beta + \\alpha"),
+        ("twenty-three", "23"),
+        ("\u22125", "-5"),
+        ("0.\\overline{3}", "\\frac{1}{3}"),
+        ("0.1\\overline{6}", "\\frac{1}{6}"),
+        ("0.333...", "\\frac{1}{3}"),
+        ("\\varnothing", "\\emptyset"),
+        ("no solution", "\\emptyset"),
+        ("x < 3", "(-\\infty, 3)"),
+        ("-1 < x \\le 4", "(-1, 4]"),
+        ("1.5e3", "1500"),
+        ("3E-4", "0.0003"),
+        ("e^{i\\pi}", "-1"),
+        ("3x - y = 4", "y = 3x - 4"),
+    ],
+)
+def test_it_accepts_the_equivalences_it_used_to_miss(pred: str, gold: str) -> None:
+    assert is_equivalent(pred, gold)
+    assert is_equivalent(gold, pred)
+
+
+def test_it_counts_a_percentage_as_its_number_and_its_hundredth() -> None:
+    assert is_equivalent("25%", "25") and is_equivalent("25%", "0.25")
+    assert not is_equivalent("25%", "2.5") and not is_equivalent("50%", "0.5%")
+
+
+def test_it_gives_equal_keys_only_to_equivalent_answers() -> None:
+    assert canonical_answer("\\{2, 1\\}") == canonical_answer("1, 2")
+    assert canonical_answer("Monday") == canonical_answer("\\text{monday}")
+    assert canonical_answer("x = 5") != canonical_answer("y = 5")
+    assert canonical_answer("seven") == "7"
