@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from strategies.types import Candidate
+from strategies.verify.grouping import group_answers
 from strategies.verify.normalize import canonical_answer
 
 __all__ = [
@@ -83,24 +84,27 @@ def selection_credit(selection: Selection, candidates: Sequence[Candidate]) -> f
 
 
 def answer_groups(
-    candidates: Sequence[Candidate],
-    key: Callable[[str | None], str | None] = canonical_answer,
+    candidates: Sequence[Candidate], *, exact: bool = False
 ) -> tuple[np.ndarray, tuple[int, ...]]:
     """Return each candidate's answer-group id (``-1`` for no answer) and each group's first index.
 
-    Groups are numbered in order of first occurrence and keyed by ``canonical_answer`` (or
-    ``key``: the same function memoised, say).
+    Groups are numbered in order of first occurrence. Equivalent answers form one group
+    (``strategies.verify.grouping.group_answers``, ALGORITHMS section 17); with ``exact``,
+    only equal voting keys (``canonical_answer``) do, as for programs, whose answers are
+    already normalised.
 
-    >>> pool = [Candidate(text="", answer=a) for a in ("7", None, "8", "7.0")]
+    >>> pool = [Candidate(text="", answer=a) for a in ("7", None, "8", "7.0", "x = 7")]
     >>> groups, firsts = answer_groups(pool)
     >>> groups.tolist(), firsts
-    ([0, -1, 1, 0], (0, 2))
+    ([0, -1, 1, 0, 0], (0, 2))
     """
+    if not exact:
+        return group_answers([candidate.answer for candidate in candidates])
     ids: dict[str, int] = {}
     firsts: list[int] = []
     group = np.full(len(candidates), -1, dtype=np.int64)
     for index, candidate in enumerate(candidates):
-        answer = key(candidate.answer)
+        answer = canonical_answer(candidate.answer)
         if answer is None:
             continue
         if answer not in ids:

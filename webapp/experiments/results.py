@@ -9,7 +9,6 @@ whole inside one transaction, so a redelivered metrics task leaves exactly one c
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -34,7 +33,6 @@ from strategies.metrics.stats import bootstrap_ci
 from strategies.select.adaptive import AdaptiveConfig, adaptive_sample_count
 from strategies.select.base import Selection, answer_groups, selection_credit
 from strategies.types import Candidate
-from strategies.verify.normalize import canonical_answer
 from webapp.datasets.models import Dataset
 from webapp.experiments.code_verification import matrix_view, strategy_matrices
 from webapp.experiments.models import (
@@ -106,10 +104,10 @@ class PoolSamples:
     adaptive_: list[int] | None = None
 
     def groups(self) -> list[np.ndarray]:
-        """Each problem's ``answer_groups``: its answers canonicalised once."""
+        """Each problem's ``answer_groups``, once per pool: equivalent answers together
+        (programs by their normalised text)."""
         if self.groups_ is None:
-            canonical = functools.lru_cache(maxsize=None)(canonical_answer)
-            self.groups_ = [answer_groups(p.candidates, canonical)[0] for p in self.pools]
+            self.groups_ = [answer_groups(p.candidates, exact=p.code)[0] for p in self.pools]
         return self.groups_
 
     def arrays(self) -> Arrays:
