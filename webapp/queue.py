@@ -12,6 +12,7 @@ from typing import Any
 from workers.celery import app
 
 GENERATE_CHUNK = "workers.tasks.generate_chunk"
+COMPUTE_LABELLED_METRICS = "workers.tasks.compute_labelled_metrics"
 
 
 def send(name: str, *args: Any) -> None:

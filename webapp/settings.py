@@ -232,6 +232,7 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.generate_chunk": {"queue": "gpu"},
     "workers.tasks.verify_chunk": {"queue": "cpu"},
     "workers.tasks.compute_metrics": {"queue": "cpu"},
+    "workers.tasks.compute_labelled_metrics": {"queue": "cpu"},
 }
 # Time limits stay below the Redis visibility timeout so a task is never
 # redelivered while it is still running.

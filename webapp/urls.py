@@ -10,7 +10,9 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("experiments/", include("webapp.experiments.urls")),
+    path("experiments/<int:pk>/problems/<int:problem_pk>/", include("webapp.review.urls")),
     path("datasets/", include("webapp.datasets.urls")),
+    path("teams/", include("webapp.teams.urls")),
     path("admin/", admin.site.urls),
 ]
 

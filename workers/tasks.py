@@ -159,3 +159,23 @@ def compute_metrics(experiment_id: int) -> None:
         services.fail_experiment(experiment_id, f"Metrics failed: {exc}")
         return
     services.finish_experiment(experiment_id)
+    # Labels the team already put on these pools' samples (a reused pool) count at once;
+    # after the finish, so that a label task arriving meanwhile finds it finished.
+    _compute_labelled(experiment_id)
+
+
+@shared_task(name="workers.tasks.compute_labelled_metrics")
+def compute_labelled_metrics(experiment_id: int) -> None:
+    """Recompute the figures with the team's human labels after a label changed
+    (``review.services.on_labels_changed``). An experiment still running gets them from
+    its metrics task."""
+    if Experiment.objects.filter(pk=experiment_id, status=Experiment.Status.FINISHED).exists():
+        _compute_labelled(experiment_id)
+
+
+def _compute_labelled(experiment_id: int) -> None:
+    try:
+        results.compute_labelled_results(experiment_id)
+    except (ValueError, ArithmeticError):
+        # The automatic figures stand; the page keeps saying the labelled ones are updating.
+        logger.exception("figures with labels failed for experiment %s", experiment_id)

@@ -21,6 +21,7 @@ __all__ = [
     "HolmConfig",
     "PairedComparison",
     "bootstrap_ci",
+    "cohen_kappa",
     "holm_bonferroni",
     "mcnemar_exact",
     "paired_comparison",
@@ -228,3 +229,30 @@ def holm_bonferroni(p_values: ArrayLike) -> NDArray[np.float64]:
     adjusted = np.empty(m)
     adjusted[order] = np.maximum.accumulate(stepped)
     return adjusted
+
+
+def cohen_kappa(table: ArrayLike) -> float:
+    """Return Cohen's kappa of a square agreement table (rows: one rater, columns: the other).
+
+    ``kappa = (p_o - p_e) / (1 - p_e)``: ``p_o`` the share of items on the diagonal,
+    ``p_e`` the share expected by chance from the two raters' margins. Computed as
+    ``(n * diag - sum(row * col)) / (n**2 - sum(row * col))``, exact for counts. NaN
+    when chance agreement is certain (``p_e = 1``: both raters used one category only).
+
+    >>> cohen_kappa([[20, 5], [10, 15]])  # p_o = 35/50 = 0.7, p_e = (25*30 + 25*20)/50**2 = 0.5
+    0.4
+    >>> cohen_kappa([[3, 0], [0, 2]]), cohen_kappa([[0, 4], [4, 0]])
+    (1.0, -1.0)
+    """
+    counts = np.asarray(table, dtype=np.float64)
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] < 2:
+        raise ValueError(f"table must be a square k x k table with k >= 2, got {counts.shape}")
+    if not np.all(np.isfinite(counts)) or np.any(counts < 0):
+        raise ValueError("table must hold finite counts >= 0")
+    n = float(counts.sum())
+    if n == 0:
+        raise ValueError("table is empty: there is no agreement to measure")
+    chance = float(counts.sum(axis=1) @ counts.sum(axis=0))
+    if n * n == chance:
+        return float("nan")
+    return (n * float(np.trace(counts)) - chance) / (n * n - chance)

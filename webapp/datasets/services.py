@@ -16,8 +16,8 @@ from django.http import Http404
 
 from strategies.data.arithmetic import ArithmeticConfig, generate_arithmetic
 from webapp.datasets.models import Dataset, Problem
-from webapp.teams.models import Team
-from webapp.teams.services import is_member
+from webapp.teams.models import Membership, Team
+from webapp.teams.services import require_role
 
 ANSWER_SEPARATOR = "|||"
 MAX_PROMPT_LINES = 1000
@@ -228,9 +228,9 @@ def get_dataset_for_user(user: AbstractBaseUser | AnonymousUser, pk: int) -> Dat
 
 
 def require_member(user: AbstractBaseUser | AnonymousUser, team: Team) -> None:
-    """404 unless ``user`` belongs to ``team`` (the same answer as for a missing object)."""
-    if not is_member(user, team):
-        raise Http404("No such team")
+    """Allow a change to the team's datasets: 404 unless ``user`` belongs to ``team`` (the
+    same answer as for a missing object), 403 for a viewer, who reads only."""
+    require_role(user, team, Membership.Role.MEMBER)
 
 
 def dataset_versions(dataset: Dataset) -> QuerySet[Dataset]:

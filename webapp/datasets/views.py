@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -18,7 +19,8 @@ from webapp.datasets import services, uploads
 from webapp.datasets.forms import MappingForm, RenameForm, UploadForm, mapping_initial
 from webapp.datasets.models import Dataset
 from webapp.datasets.parsers import MAX_ERRORS, UploadError
-from webapp.teams.services import teams_for_user
+from webapp.teams.models import Membership
+from webapp.teams.services import check_chosen_team, teams_for_user, teams_with_role
 
 ROWS_PER_PAGE = 50
 
@@ -52,11 +54,15 @@ def dataset_upload(request: HttpRequest) -> HttpResponse:
 def _dataset_upload(
     request: HttpRequest, handler: uploads.CappedUploadHandler
 ) -> HttpResponse:
-    teams = teams_for_user(request.user)
-    if not teams:
+    if not teams_for_user(request.user):
         raise Http404("You belong to no team")
+    # Uploading is a member's change: viewers get 403.
+    teams = teams_with_role(request.user, Membership.Role.MEMBER)
+    if not teams:
+        raise PermissionDenied("Viewers cannot upload datasets.")
     if request.method != "POST":
         return _upload_page(request, UploadForm(teams=teams))
+    check_chosen_team(request.user, request.POST.get("team"), Membership.Role.MEMBER)
     form = UploadForm(request.POST, request.FILES, teams=teams)
     if handler.too_large:
         return _upload_page(
@@ -87,6 +93,7 @@ def _upload_page(
 def dataset_map(request: HttpRequest, pk: int) -> HttpResponse:
     """Step 2: preview the staged file, map its columns, import it."""
     upload = uploads.get_upload_for_user(request.user, pk)
+    services.require_member(request.user, upload.team)
     columns, rows, preset, preview_errors = uploads.preview_upload(upload)
     errors: list[str] = []
     total = 0
@@ -138,7 +145,9 @@ def _cell(value: Any) -> str:
 @login_required
 @require_POST
 def upload_discard(request: HttpRequest, pk: int) -> HttpResponse:
-    uploads.discard_upload(uploads.get_upload_for_user(request.user, pk))
+    upload = uploads.get_upload_for_user(request.user, pk)
+    services.require_member(request.user, upload.team)
+    uploads.discard_upload(upload)
     return redirect("dataset-list")
 
 
@@ -176,6 +185,7 @@ def _detail_context(request: HttpRequest, dataset: Dataset, **extra: Any) -> dic
 @require_POST
 def dataset_rename(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = services.get_dataset_for_user(request.user, pk)
+    services.require_member(request.user, dataset.team)
     form = RenameForm(request.POST)
     if form.is_valid():
         try:
@@ -192,6 +202,7 @@ def dataset_rename(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def dataset_delete(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = services.get_dataset_for_user(request.user, pk)
+    services.require_member(request.user, dataset.team)
     try:
         services.delete_dataset(request.user, dataset)
     except services.DatasetInUse as exc:

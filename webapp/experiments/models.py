@@ -45,6 +45,11 @@ class Experiment(models.Model):
     # Set once, by whichever verification task first sees every verdict stored:
     # the conditional UPDATE on it decides who enqueues the metrics task.
     metrics_claimed_at = models.DateTimeField(null=True, blank=True)
+    # The team's human labels on this experiment's candidates changed ``labels_version``
+    # times; the figures with labels (``Metric.labelled``) were computed for
+    # ``labelled_version``. The page shows "updating" while the first is ahead.
+    labels_version = models.PositiveIntegerField(default=0)
+    labelled_version = models.PositiveIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
@@ -77,6 +82,11 @@ class Experiment(models.Model):
     @property
     def is_done(self) -> bool:
         return self.status in {self.Status.FINISHED, self.Status.FAILED}
+
+    @property
+    def is_labelling_pending(self) -> bool:
+        """Whether a label changed since the figures with labels were computed."""
+        return self.labels_version > self.labelled_version
 
 
 class ExperimentProblem(models.Model):
@@ -300,11 +310,17 @@ class ProblemResult(models.Model):
 
 
 class Metric(models.Model):
-    """One aggregate figure of a strategy; ``k`` is 0 for figures without a k."""
+    """One aggregate figure of a strategy; ``k`` is 0 for figures without a k.
+
+    ``labelled`` rows are the same figure with the team's human labels in place of the
+    automatic verdicts (``results.compute_labelled_results``); every reader of the
+    automatic figures filters ``labelled=False``.
+    """
 
     strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="metrics")
     name = models.CharField(max_length=50)
     k = models.PositiveIntegerField(default=0)
+    labelled = models.BooleanField(default=False)
     value = models.FloatField(null=True)
     # Percentile bootstrap interval over problems (95%), where the metric has one.
     ci_low = models.FloatField(null=True)
@@ -313,5 +329,34 @@ class Metric(models.Model):
     class Meta:
         ordering = ["strategy", "name", "k"]
         constraints = [
-            models.UniqueConstraint(fields=["strategy", "name", "k"], name="one_metric_per_k")
+            models.UniqueConstraint(
+                fields=["strategy", "labelled", "name", "k"], name="one_metric_per_k"
+            )
+        ]
+
+
+class Comparison(models.Model):
+    """A strategy against its experiment's first strategy on the problems both judged:
+    the paired test of ``strategies.metrics.stats.paired_comparison`` on per-problem
+    credit, stored with the metrics so the page does not resample on every view."""
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="+")
+    baseline = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="+")
+    problems = models.PositiveIntegerField()
+    mean_diff = models.FloatField()
+    ci_low = models.FloatField()
+    ci_high = models.FloatField()
+    wins = models.PositiveIntegerField()
+    ties = models.PositiveIntegerField()
+    losses = models.PositiveIntegerField()
+    p_value_sign_flip = models.FloatField()
+    p_value_bootstrap = models.FloatField()
+    p_value_mcnemar = models.FloatField(null=True)
+    # Sign-flip p-value adjusted across the experiment's comparisons (Holm-Bonferroni).
+    p_holm = models.FloatField()
+
+    class Meta:
+        ordering = ["strategy__position"]
+        constraints = [
+            models.UniqueConstraint(fields=["strategy", "baseline"], name="one_comparison_per_pair")
         ]

@@ -6,13 +6,21 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from strategies.metrics.stats import holm_bonferroni, paired_comparison
+from strategies.verify.normalize import canonical_answer
 from webapp.datasets.models import Problem
-from webapp.experiments.code_verification import matrix_view, strategy_matrices
-from webapp.experiments.models import Experiment, Metric, ProblemResult, Sample, Verdict
-from webapp.experiments.verification import verifier_for
+from webapp.experiments.code_verification import matrix_view
+from webapp.experiments.models import (
+    Comparison,
+    Experiment,
+    Metric,
+    PassMatrix,
+    ProblemResult,
+    Sample,
+    Strategy,
+    Verdict,
+)
+from webapp.experiments.results import comparison_rows
+from webapp.experiments.verification import CODE_VERIFIERS, verifier_for
 
 
 @dataclass(frozen=True)
@@ -22,9 +30,12 @@ class Figure:
     high: float | None = None
 
 
-def _metrics(experiment: Experiment) -> dict[int, dict[tuple[str, int], Figure]]:
+def metric_figures(experiment: Experiment,
+             labelled: bool = False) -> dict[int, dict[tuple[str, int], Figure]]:
+    """Each strategy's figures by (name, k): the automatic ones, or those with the team's
+    human labels."""
     out: dict[int, dict[tuple[str, int], Figure]] = defaultdict(dict)
-    for m in Metric.objects.filter(strategy__experiment=experiment):
+    for m in Metric.objects.filter(strategy__experiment=experiment, labelled=labelled):
         out[m.strategy_id][(m.name, m.k)] = Figure(m.value, m.ci_low, m.ci_high)
     return out
 
@@ -33,7 +44,7 @@ def summary_rows(experiment: Experiment) -> list[dict[str, Any]]:
     """One row per strategy: pass@k and sel@k per k (None where k > n), accuracy with
     its confidence interval, coverage forecast, diversity and cost."""
     strategies = list(experiment.strategies.select_related("pool"))
-    metrics = _metrics(experiment)
+    metrics = metric_figures(experiment)
     shared: dict[int, int] = defaultdict(int)
     for s in strategies:
         shared[s.pool_id] += 1
@@ -97,95 +108,200 @@ def chart_data(experiment: Experiment, rows: list[dict[str, Any]]) -> dict[str, 
     return {"k_values": list(experiment.k_values), "series": series}
 
 
-def comparisons(experiment: Experiment) -> list[dict[str, Any]]:
-    """Each strategy against the first one on the same problems (paired, per problem)."""
+def comparisons(experiment: Experiment) -> list[Comparison]:
+    """Each strategy against the first one on the same problems (paired, per problem),
+    as the metrics stage stored them."""
+    stored = list(Comparison.objects.filter(strategy__experiment=experiment)
+                  .select_related("strategy", "baseline"))
+    if stored:
+        return stored
+    # None stored: too few strategies or judged problems (cheap to find again), or
+    # measured before comparisons were stored with the metrics; compute them for this
+    # view (a page view writes nothing).
     strategies = list(experiment.strategies.all())
-    if len(strategies) < 2:
-        return []
     credits: dict[int, dict[int, float]] = defaultdict(dict)
     for strategy_id, problem_id, credit in ProblemResult.objects.filter(
         strategy__experiment=experiment, selected_credit__isnull=False
     ).values_list("strategy_id", "problem_id", "selected_credit"):
         credits[strategy_id][problem_id] = credit
-    base = strategies[0]
-    out = []
-    for other in strategies[1:]:
-        shared_problems = sorted(set(credits[base.pk]) & set(credits[other.pk]))
-        if len(shared_problems) < 2:
+    return comparison_rows(strategies, credits, experiment.seed)
+
+
+def pool_names(experiment: Experiment) -> dict[int, str]:
+    """A short name per pool of the experiment ("A", "B", ...) in strategy order; a
+    candidate is called by its pool's name and index ("A#3")."""
+    names: dict[int, str] = {}
+    for pool_id in experiment.strategies.values_list("pool_id", flat=True):
+        if pool_id not in names:
+            i = len(names)
+            names[pool_id] = chr(ord("A") + i) if i < 26 else f"P{i + 1}"
+    return names
+
+
+#: Outputs longer than this collapse on the problem page behind their first lines.
+LONG_OUTPUT_CHARS = 1200
+LONG_OUTPUT_LINES = 24
+PREVIEW_LINES = 10
+
+
+def _preview(text: str) -> str | None:
+    """The first lines of a long output (shown collapsed), or None for a short one."""
+    lines = text.splitlines()
+    if len(text) <= LONG_OUTPUT_CHARS and len(lines) <= LONG_OUTPUT_LINES:
+        return None
+    return "\n".join(lines[:PREVIEW_LINES])[: LONG_OUTPUT_CHARS // 2]
+
+
+def _pool_title(strategies: list[Strategy]) -> str:
+    """What the pool's samples are, from its first strategy's label without the selector."""
+    label = strategies[0].label
+    return label.rsplit(" + ", 1)[0] if " + " in label else label
+
+
+def _cluster_key(answer: str | None, is_code: bool) -> str | None:
+    """Answers that vote alike share a key: canonical for text (``canonical_answer``, as
+    majority vote groups them), the normalised program itself for code."""
+    if answer is None or not answer.strip():
+        return None
+    return answer if is_code else canonical_answer(answer)
+
+
+def _test_views(strategies: list[Strategy], problem: Problem) -> list[dict[str, Any]]:
+    """The pass matrices the pool's CodeT/B4 strategies read, one per (test pool, test
+    samples read), each with the generated tests and how many each candidate passed."""
+    views: dict[tuple[int, int, int], dict[str, Any]] = {}
+    for strategy in strategies:
+        if strategy.test_pool_id is None:
             continue
-        a = np.array([credits[other.pk][p] for p in shared_problems])
-        b = np.array([credits[base.pk][p] for p in shared_problems])
-        result = paired_comparison(a, b, seed=experiment.seed, n_resamples=5000)
-        out.append({"strategy": other, "baseline": base, "result": result,
-                    "problems": len(shared_problems)})
-    # Several strategies against one baseline: Holm-Bonferroni keeps the family-wise
-    # error rate at the nominal level.
-    if out:
-        adjusted = holm_bonferroni([c["result"].p_value_sign_flip for c in out])
-        for comparison, p_value in zip(out, adjusted, strict=True):
-            comparison["p_holm"] = float(p_value)
-    return out
+        key = (strategy.test_pool_id, strategy.test_n, strategy.n)
+        if key in views:
+            views[key]["labels"].append(strategy.label)
+            continue
+        matrix = PassMatrix.objects.filter(
+            solution_pool_id=strategy.pool_id, test_pool_id=strategy.test_pool_id,
+            problem=problem,
+        ).first()
+        if matrix is None:
+            continue
+        array, executed = matrix_view(matrix, strategy.n, strategy.test_n)
+        keep = [j for j, t in enumerate(matrix.column_samples) if t < strategy.test_n]
+        views[key] = {
+            "labels": [strategy.label],
+            "tests": [matrix.tests[matrix.columns[j]] for j in keep],
+            "passed": {i: int(array[row].sum()) for row, i in enumerate(executed)},
+            "n": strategy.n,
+        }
+    return list(views.values())
 
 
-def problem_grid(experiment: Experiment) -> list[dict[str, Any]]:
-    """One row per problem with each strategy's selected answer and credit."""
-    strategies = list(experiment.strategies.all())
-    results = {
-        (r.strategy_id, r.problem_id): r
-        for r in ProblemResult.objects.filter(strategy__experiment=experiment)
-    }
-    rows = []
-    for problem in experiment.problems.order_by("index"):
-        cells = [results.get((s.pk, problem.pk)) for s in strategies]
-        credits = [c.selected_credit for c in cells if c is not None]
-        rows.append(
-            {
-                "problem": problem,
-                "cells": cells,
-                "disagree": len(set(credits)) > 1,
-            }
-        )
-    return rows
+def _clusters(candidates: list[dict[str, Any]], readers: list[dict[str, Any]],
+              reference_key: str | None, is_code: bool) -> list[dict[str, Any]]:
+    """The pool's candidates grouped by answer: each cluster with its count, share and
+    marks, largest first; then the candidates without an answer and those not verified
+    yet."""
+    groups: dict[tuple[bool, str | None], list[dict[str, Any]]] = {}
+    for candidate in candidates:
+        pending = candidate["verdict"] is None
+        groups.setdefault((pending, candidate["key"]), []).append(candidate)
+    clusters = []
+    for (pending, key), members in groups.items():
+        first = members[0]["verdict"]
+        n_pass = sum(1 for c in members if c["verdict"] and c["verdict"].outcome == "pass")
+        share = len(members) / len(candidates)
+        clusters.append({
+            "key": key,
+            "is_pending": pending,
+            "answer": first.answer if key is not None and first is not None else None,
+            "spellings": sorted({c["verdict"].answer for c in members
+                                 if key is not None and c["verdict"] is not None}),
+            "count": len(members),
+            "share": share,
+            "percent": round(100 * share),
+            "n_pass": n_pass,
+            "is_reference": key is not None and (
+                key == reference_key or (n_pass == len(members) and not is_code)),
+            "passes_tests": is_code and key is not None and n_pass == len(members),
+            "selected_by": sorted({label for c in members for label in c["selected_by"]}),
+            "tied_for": [r["strategy"].label for r in readers
+                         if key is not None and key in r["tied_keys"]],
+            "candidates": members,
+        })
+    # Stable: equal counts keep the order in which their answers first appeared.
+    clusters.sort(key=lambda c: (c["is_pending"], c["key"] is None, -c["count"]))
+    for number, cluster in enumerate(clusters, start=1):
+        cluster["name"] = f"program {number}" if is_code and cluster["key"] else None
+    return clusters
 
 
 def problem_columns(experiment: Experiment, problem: Problem) -> list[dict[str, Any]]:
-    """Every strategy's candidates for one problem, side by side."""
+    """One column per sample pool for one problem: its candidates grouped by extracted
+    answer (clusters with count and share, largest first, "no answer" last), with the
+    strategies reading the pool marked on the candidates they selected and the answers
+    they tied on."""
     verifier = verifier_for(experiment)
+    is_code = experiment.verifier in CODE_VERIFIERS
+    reference_key = None if is_code else _cluster_key(problem.answer, is_code=False)
+    by_pool: dict[int, list[Strategy]] = defaultdict(list)
+    for strategy in experiment.strategies.select_related("pool"):
+        by_pool[strategy.pool_id].append(strategy)
+    results = {
+        r.strategy_id: r
+        for r in ProblemResult.objects.filter(strategy__experiment=experiment, problem=problem)
+    }
+    names = pool_names(experiment)
     columns = []
-    for strategy in experiment.strategies.all():
+    for pool_id, strategies in by_pool.items():
+        size = max(s.n for s in strategies)
         samples = list(
-            Sample.objects.filter(
-                pool_id=strategy.pool_id, problem=problem, index__lt=strategy.n
-            ).order_by("index")
+            Sample.objects.filter(pool_id=pool_id, problem=problem, index__lt=size)
+            .order_by("index")
         )
         verdicts = {
             v.sample_id: v
             for v in Verdict.objects.filter(sample__in=samples, verifier=verifier)
         }
-        result = ProblemResult.objects.filter(strategy=strategy, problem=problem).first()
-        matrix = strategy_matrices(strategy).get(problem.pk)
-        tests: list[str] = []
-        passed: dict[int, int | None] = {}
-        if matrix is not None:
-            array, executed = matrix_view(matrix, strategy.n, strategy.test_n)
-            keep = [j for j, t in enumerate(matrix.column_samples) if t < strategy.test_n]
-            tests = [matrix.tests[matrix.columns[j]] for j in keep]
-            passed = {i: int(array[row].sum()) for row, i in enumerate(executed)}
-        columns.append(
-            {
-                "strategy": strategy,
-                "result": result,
-                "tests": tests,
-                "candidates": [
-                    {
-                        "sample": s,
-                        "verdict": verdicts.get(s.pk),
-                        "is_selected": result is not None and result.selected_index == s.index,
-                        "tests_passed": passed.get(s.index) if matrix else None,
-                        "executed": s.index in passed,
-                    }
-                    for s in samples
+        tests = _test_views(strategies, problem)
+        readers = [
+            {"strategy": s, "result": results.get(s.pk),
+             "tied_keys": {_cluster_key(a, is_code) for a in
+                           (results[s.pk].tied_answers if s.pk in results else [])}}
+            for s in strategies
+        ]
+        candidates = []
+        for sample in samples:
+            verdict = verdicts.get(sample.pk)
+            answer = verdict.answer if verdict is not None else None
+            selected_by = [r["strategy"].label for r in readers
+                           if r["result"] is not None
+                           and r["result"].selected_index == sample.index]
+            candidates.append({
+                "sample": sample,
+                "verdict": verdict,
+                "key": _cluster_key(answer, is_code),
+                "preview": _preview(sample.text),
+                "lines": sample.text.count("\n") + 1,
+                "selected_by": selected_by,
+                "is_selected": bool(selected_by),
+                "read_by": [s.label for s in strategies if sample.index < s.n],
+                "tests": [
+                    {"passed": t["passed"].get(sample.index), "total": len(t["tests"]),
+                     "labels": t["labels"]}
+                    for t in tests if sample.index < t["n"]
                 ],
-            }
-        )
+            })
+        clusters = _clusters(candidates, readers, reference_key, is_code)
+        for reader in readers:
+            chosen = reader["result"].selected_index if reader["result"] else None
+            reader["selected"] = next(
+                (c for c in candidates if c["sample"].index == chosen), None)
+        columns.append({
+            "pool": strategies[0].pool,
+            "name": names[pool_id],
+            "title": _pool_title(strategies),
+            "readers": readers,
+            "size": size,
+            "tests": tests,
+            "candidates": candidates,
+            "clusters": clusters,
+        })
     return columns

@@ -5,6 +5,11 @@ Every registered selector is applied the same way (``selection``: vectorised whe
 ``strategies.metrics``. A pool is loaded, and its diversity measured, once for all the
 strategies that read the same samples of it. Rewriting a strategy's results replaces them
 whole inside one transaction, so a redelivered metrics task leaves exactly one copy.
+
+The figures with a team's human labels (``compute_labelled_results``) are the same
+selection and accuracy figures with each labelled candidate's verdict (and answer, where
+the label gives one) in place of the automatic one, stored as ``Metric`` rows with
+``labelled=True`` beside the automatic rows, which stay as they are.
 """
 
 from __future__ import annotations
@@ -29,13 +34,14 @@ from strategies.metrics.diversity import (
 from strategies.metrics.passk import pass_at_k, pass_hat_k
 from strategies.metrics.selfbleu import self_bleu
 from strategies.metrics.selk import oracle_gap
-from strategies.metrics.stats import bootstrap_ci
+from strategies.metrics.stats import bootstrap_ci, holm_bonferroni, paired_comparison
 from strategies.select.adaptive import AdaptiveConfig, adaptive_sample_count
 from strategies.select.base import Selection, answer_groups, selection_credit
 from strategies.types import Candidate
 from webapp.datasets.models import Dataset
 from webapp.experiments.code_verification import matrix_view, strategy_matrices
 from webapp.experiments.models import (
+    Comparison,
     Experiment,
     Metric,
     ProblemResult,
@@ -52,21 +58,33 @@ from webapp.experiments.selection import (
     select_pools,
 )
 from webapp.experiments.verification import scoring_verifier, verifier_for
+from webapp.review.models import HumanLabel
+from webapp.review.services import visible_samples_q
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
 BOOTSTRAP_RESAMPLES = 2000
+# Resamples of the paired test of each strategy against the first one.
+COMPARISON_RESAMPLES = 5000
+# The figures recomputed with human labels; the others (diversity, cost) do not depend on
+# verdicts, and sel@k's closed forms read the reference answer rather than the verdicts.
+LABELLED_METRICS = ("pass_at_k", "pass_hat_k", "selected_accuracy", "oracle_gap")
+
+#: A team's label on a sample: (passes, the answer it gives or None to keep the extracted one).
+Labels = dict[int, tuple[bool, str | None]]
 
 
 @dataclass
 class MetricRows:
     rows: list[Metric] = field(default_factory=list)
+    labelled: bool = False
 
     def add(self, strategy: Strategy, name: str, value: float | None, k: int = 0,
             ci: tuple[float, float] | None = None) -> None:
         if value is not None and not math.isfinite(value):
             value = None
         self.rows.append(Metric(strategy=strategy, name=name, k=k, value=value,
+                                labelled=self.labelled,
                                 ci_low=ci[0] if ci else None, ci_high=ci[1] if ci else None))
 
     def add_mean(self, strategy: Strategy, name: str, values: Sequence[float], k: int = 0,
@@ -136,9 +154,11 @@ def selector_for(strategy: Strategy) -> tuple[Callable[..., Selection], Any]:
     return entry.function, entry.config_class(**strategy.selector_config)
 
 
-def load_samples(experiment: Experiment, pool_id: int, n: int) -> PoolSamples:
+def load_samples(experiment: Experiment, pool_id: int, n: int,
+                 labels: Labels | None = None) -> PoolSamples:
     """Each problem's candidates: samples 0..n-1 of the pool, with their verdicts and
-    self-evaluation scores (only the columns these need)."""
+    self-evaluation scores (only the columns these need); with ``labels``, a labelled
+    sample's verdict (and answer, where the label gives one) is the label's."""
     in_pool = {"sample__pool_id": pool_id, "sample__index__lt": n}
     verdicts = {
         sample_id: (answer, outcome, score)
@@ -157,10 +177,13 @@ def load_samples(experiment: Experiment, pool_id: int, n: int) -> PoolSamples:
         "finish_reason", "seconds")
     for pk, problem_id, text, prompt, generated, logprob, finish, spent in samples:
         answer, outcome, score = verdicts.get(pk, (None, None, None))
+        is_correct = (None if outcome in (None, Verdict.Outcome.UNJUDGED)
+                      else outcome == Verdict.Outcome.PASS)
+        if labels and pk in labels:
+            is_correct, labelled_answer = labels[pk]
+            answer = answer if labelled_answer is None else labelled_answer
         by_problem[problem_id].append(Candidate(
-            text=text, answer=answer,
-            is_correct=None if outcome in (None, Verdict.Outcome.UNJUDGED)
-            else outcome == Verdict.Outcome.PASS,
+            text=text, answer=answer, is_correct=is_correct,
             score=scores.get(pk, score), prompt_tokens=prompt, generated_tokens=generated,
             logprob_sum=logprob, finish_reason=finish,
         ))
@@ -229,17 +252,34 @@ def diversity_rows(strategy: Strategy, data: PoolSamples, out: MetricRows,
 
 def compute_strategy_results(strategy: Strategy, k_values: list[int],
                              embed: Embedder | None = None,
-                             data: PoolSamples | None = None) -> None:
-    select, config = selector_for(strategy)
+                             data: PoolSamples | None = None) -> list[ProblemResult]:
+    """Select and measure one strategy, replacing its stored results and automatic
+    figures; returns its per-problem results."""
     data = data or load_samples(strategy.experiment, strategy.pool_id, strategy.n)
+    results, out = measure_strategy(strategy, k_values, embed, data)
+    with transaction.atomic():
+        strategy.results.all().delete()
+        strategy.metrics.filter(labelled=False).delete()
+        ProblemResult.objects.bulk_create(results)
+        Metric.objects.bulk_create(out.rows)
+    return results
+
+
+def measure_strategy(strategy: Strategy, k_values: list[int], embed: Embedder | None,
+                     data: PoolSamples, labelled: bool = False,
+                     ) -> tuple[list[ProblemResult], MetricRows]:
+    """The strategy's per-problem results and figures, unsaved. ``labelled`` figures
+    (candidates read with human labels) are only ``LABELLED_METRICS``."""
+    select, config = selector_for(strategy)
     pools = with_matrices(strategy, data.pools)
     size = max((len(p.candidates) for p in pools), default=0)
     route = None if strategy.test_pool_id is not None else batch_route(
         strategy.selector, config, size)
     selections = select_pools(strategy, pools, select, config, route, data.arrays)
-    sel_at_k = sel_at_k_pools(strategy, pools, k_values, select, config, route, data.arrays)
+    sel_at_k: list[dict[int, float]] = [{} for _ in pools] if labelled else sel_at_k_pools(
+        strategy, pools, k_values, select, config, route, data.arrays)
     seed = strategy.experiment.seed
-    out = MetricRows()
+    out = MetricRows(labelled=labelled)
     results: list[ProblemResult] = []
     pass_values: dict[int, list[float]] = defaultdict(list)
     hat_values: dict[int, list[float]] = defaultdict(list)
@@ -284,6 +324,8 @@ def compute_strategy_results(strategy: Strategy, k_values: list[int],
     if ns:
         coverage = [pass_at_k(n, c, n) for n, c in zip(ns, cs, strict=True)]
         out.add(strategy, "oracle_gap", oracle_gap(coverage, credits))
+    if labelled:
+        return results, out
     if ns and min(ns) > 1:
         forecast = forecast_coverage(ns, cs, factor=10.0)
         if forecast.fit is not None:
@@ -307,26 +349,112 @@ def compute_strategy_results(strategy: Strategy, k_values: list[int],
         mean_adaptive = float(np.mean(adaptive))
         out.add(strategy, "adaptive_samples", mean_adaptive)
         out.add(strategy, "adaptive_saved_fraction", 1.0 - mean_adaptive / strategy.n)
-
-    with transaction.atomic():
-        strategy.results.all().delete()
-        strategy.metrics.all().delete()
-        ProblemResult.objects.bulk_create(results)
-        Metric.objects.bulk_create(out.rows)
+    return results, out
 
 
 def compute_results(experiment_id: int, embed: Embedder | None = None) -> None:
-    """Select and measure every strategy of the experiment. Strategies that read the same
-    samples (pool and n) share their loading and the pool's own figures."""
+    """Select and measure every strategy of the experiment, then compare each with the
+    first. Strategies that read the same samples (pool and n) share their loading and the
+    pool's own figures."""
     experiment = Experiment.objects.select_related("dataset").get(pk=experiment_id)
     strategies = list(experiment.strategies.select_related("experiment__dataset"))
     readers = Counter((s.pool_id, s.n) for s in strategies)
     shared: dict[tuple[int, int], PoolSamples] = {}
+    credits: dict[int, dict[int, float]] = {}
     for strategy in strategies:
         key = (strategy.pool_id, strategy.n)
         if key not in shared:
             shared[key] = load_samples(strategy.experiment, strategy.pool_id, strategy.n)
-        compute_strategy_results(strategy, list(experiment.k_values), embed, shared[key])
+        results = compute_strategy_results(strategy, list(experiment.k_values), embed,
+                                           shared[key])
+        credits[strategy.pk] = {r.problem_id: r.selected_credit for r in results
+                                if r.selected_credit is not None}
         readers[key] -= 1
         if not readers[key]:
             del shared[key]  # its last reader is done: free the candidates
+    rows = comparison_rows(strategies, credits, experiment.seed)
+    with transaction.atomic():
+        Comparison.objects.filter(strategy__experiment=experiment).delete()
+        Comparison.objects.bulk_create(rows)
+
+
+def comparison_rows(strategies: Sequence[Strategy], credits: dict[int, dict[int, float]],
+                    seed: int) -> list[Comparison]:
+    """Each strategy against the first on the problems both judged (at least two): the
+    paired test on per-problem credit, sign-flip p-values Holm-adjusted across the rows
+    (several strategies against one baseline)."""
+    if len(strategies) < 2:
+        return []
+    base = strategies[0]
+    rows = []
+    for other in strategies[1:]:
+        shared = sorted(set(credits.get(base.pk, {})) & set(credits.get(other.pk, {})))
+        if len(shared) < 2:
+            continue
+        result = paired_comparison(
+            np.array([credits[other.pk][p] for p in shared]),
+            np.array([credits[base.pk][p] for p in shared]),
+            seed=seed, n_resamples=COMPARISON_RESAMPLES,
+        )
+        rows.append(Comparison(
+            strategy=other, baseline=base, problems=len(shared), mean_diff=result.mean_diff,
+            ci_low=result.ci_low, ci_high=result.ci_high, wins=result.wins, ties=result.ties,
+            losses=result.losses, p_value_sign_flip=result.p_value_sign_flip,
+            p_value_bootstrap=result.p_value_bootstrap,
+            p_value_mcnemar=result.p_value_mcnemar, p_holm=1.0,
+        ))
+    if rows:
+        adjusted = holm_bonferroni([r.p_value_sign_flip for r in rows])
+        for row, p_value in zip(rows, adjusted, strict=True):
+            row.p_holm = float(p_value)
+    return rows
+
+
+# --- Figures with human labels ------------------------------------------------------
+
+
+def team_labels(experiment: Experiment) -> Labels:
+    """The experiment's team's labels on the candidates it reads."""
+    return {
+        sample_id: (outcome == HumanLabel.Outcome.PASS, answer or None)
+        for sample_id, outcome, answer in HumanLabel.objects.filter(
+            visible_samples_q(experiment, "sample__"), experiment.problem_q("sample__problem"),
+            team_id=experiment.team_id,
+        ).values_list("sample_id", "outcome", "answer")
+    }
+
+
+def labelled_metric_rows(experiment: Experiment, labels: Labels) -> list[Metric]:
+    """Every strategy's ``LABELLED_METRICS`` with the labels in place of the verdicts."""
+    strategies = list(experiment.strategies.select_related("experiment__dataset"))
+    shared: dict[tuple[int, int], PoolSamples] = {}
+    rows: list[Metric] = []
+    for strategy in strategies:
+        key = (strategy.pool_id, strategy.n)
+        if key not in shared:
+            shared[key] = load_samples(experiment, strategy.pool_id, strategy.n,
+                                       labels=labels)
+        _, out = measure_strategy(strategy, list(experiment.k_values), None, shared[key],
+                                  labelled=True)
+        rows.extend(out.rows)
+    return rows
+
+
+def compute_labelled_results(experiment_id: int) -> bool:
+    """Recompute the figures with the team's current labels (none: remove them) and mark
+    them computed for the labels version read first. A slower run that lost to a newer
+    one writes nothing: the version UPDATE is conditional and guards the rows in the same
+    transaction. True when this call stored its figures."""
+    experiment = Experiment.objects.select_related("dataset").get(pk=experiment_id)
+    version = experiment.labels_version
+    labels = team_labels(experiment)
+    rows = labelled_metric_rows(experiment, labels) if labels else []
+    with transaction.atomic():
+        won = Experiment.objects.filter(
+            pk=experiment_id, labelled_version__lte=version
+        ).update(labelled_version=version)
+        if not won:
+            return False
+        Metric.objects.filter(strategy__experiment_id=experiment_id, labelled=True).delete()
+        Metric.objects.bulk_create(rows)
+    return True

@@ -14,6 +14,7 @@ urlpatterns = [
         name="experiment-strategy-row-remove",
     ),
     path("new/verifier-fields/", views.verifier_fields, name="experiment-verifier-fields"),
+    path("compare/", views.experiment_compare, name="experiment-compare"),
     path("<int:pk>/", views.experiment_detail, name="experiment-detail"),
     path(
         "<int:pk>/problems/<int:problem_pk>/", views.problem_detail, name="experiment-problem"

@@ -6,13 +6,15 @@ import secrets
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
 
 from webapp.datasets.code import ensure_code_dataset, ensure_humaneval_dataset
 from webapp.datasets.services import ensure_arithmetic_dataset, ensure_prompt_dataset
-from webapp.experiments import queries, services
+from webapp.experiments import compare, filters, labelled, queries, services
 from webapp.experiments.forms import (
     DEFAULT_ROWS,
     ROW_ID,
@@ -22,7 +24,10 @@ from webapp.experiments.forms import (
 )
 from webapp.experiments.models import Experiment
 from webapp.experiments.specs import ExperimentSpec
-from webapp.teams.services import teams_for_user
+from webapp.review import queries as review_queries
+from webapp.review.diff import parse_pair
+from webapp.teams.models import Membership
+from webapp.teams.services import check_chosen_team, require_role, teams_for_user, teams_with_role
 
 
 def _new_row_id() -> str:
@@ -42,8 +47,14 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
     teams = teams_for_user(request.user)
     if not teams:
         raise Http404("You belong to no team")
+    # Submitting is a member's change: a viewer's POST is 403; a viewer in every team
+    # sees the form with a notice in place of the Run button.
+    writable = teams_with_role(request.user, Membership.Role.MEMBER)
     if request.method == "POST":
-        form = ExperimentForm(request.POST, request.FILES, teams=teams)
+        check_chosen_team(request.user, request.POST.get("team"), Membership.Role.MEMBER)
+        if not writable:
+            raise PermissionDenied("Viewers cannot run experiments.")
+        form = ExperimentForm(request.POST, request.FILES, teams=writable)
         rows = strategy_forms(request.POST, request.POST.getlist("rows"))
         rows_error = "" if rows else "Add at least one strategy."
         if form.is_valid() and rows and all(f.is_valid() for _, f in rows):
@@ -53,7 +64,7 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
                 experiment = _submit(request, form, rows)
                 return redirect("experiment-detail", pk=experiment.pk)
     else:
-        form = ExperimentForm(teams=teams, initial={"name": "Untitled experiment"})
+        form = ExperimentForm(teams=writable or teams, initial={"name": "Untitled experiment"})
         rows = [(_new_row_id(), StrategyForm(initial=r)) for r in DEFAULT_ROWS]
         for row_id, row_form in rows:
             row_form.prefix = f"s-{row_id}"
@@ -61,7 +72,7 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "experiments/new.html",
-        {"form": form, "rows": rows, "rows_error": rows_error},
+        {"form": form, "rows": rows, "rows_error": rows_error, "can_submit": bool(writable)},
         status=400 if request.method == "POST" else 200,
     )
 
@@ -71,6 +82,7 @@ def _submit(
 ) -> Experiment:
     data = form.cleaned_data
     team = data["team"]
+    require_role(request.user, team, Membership.Role.MEMBER)
     if data["dataset_source"] == "arithmetic":
         dataset = ensure_arithmetic_dataset(
             team,
@@ -139,43 +151,106 @@ def strategy_row_remove(request: HttpRequest) -> HttpResponse:
     return HttpResponse("")
 
 
+#: The fragments of the experiment page htmx may ask for (by ``HX-Target``).
+DETAIL_FRAGMENTS = ("live", "problem-list", "labelled-figures")
+
+
 @login_required
 @require_GET
 def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     experiment = services.get_experiment_for_user(request.user, pk)
+    is_finished = experiment.status == experiment.Status.FINISHED
     context: dict[str, Any] = {
         "experiment": experiment,
-        "stages": services.progress(experiment),
+        # Progress shows until the experiment finishes (a failed one keeps its stages).
+        "stages": [] if is_finished else services.progress(experiment),
         "strategies": list(experiment.strategies.all()),
     }
-    if experiment.status == experiment.Status.FINISHED:
-        context["summary"] = queries.summary_rows(experiment)
-        context["chart"] = queries.chart_data(experiment, context["summary"])
-        context["comparisons"] = queries.comparisons(experiment)
-        context["grid"] = queries.problem_grid(experiment)
+    # htmx asks for one fragment: the problem list (a filter or page link), the figures
+    # with labels (polling while they update) or, by default, the live section. A
+    # history restore (back button, cache miss) gets the whole page.
+    htmx = getattr(request, "htmx", None)
+    fragment = None
+    if htmx and not htmx.history_restore_request:
+        fragment = htmx.target if htmx.target in DETAIL_FRAGMENTS else "live"
+    if is_finished:
+        if fragment in (None, "live"):
+            context["summary"] = queries.summary_rows(experiment)
+            context["chart"] = queries.chart_data(experiment, context["summary"])
+            context["comparisons"] = queries.comparisons(experiment)
+            context["compare_with"] = services.experiments_for_user(request.user).filter(
+                team=experiment.team, status=Experiment.Status.FINISHED,
+            ).exclude(pk=experiment.pk)[:100]
+        if fragment in (None, "live", "labelled-figures"):
+            context["labelled"] = labelled.labelled_figures(experiment)
+        if fragment in (None, "live", "problem-list"):
+            context["problems"] = filters.problem_list(experiment, request.GET)
+    elif fragment in ("problem-list", "labelled-figures"):
+        fragment = "live"
     template = "experiments/detail.html"
-    if getattr(request, "htmx", False):
-        template += "#live"
-    return render(request, template, context)
+    if fragment:
+        template += f"#{fragment}"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request", "HX-Target"])
+    return response
+
+
+@login_required
+@require_GET
+def experiment_compare(request: HttpRequest) -> HttpResponse:
+    """Two experiments (``?e=1&e=2``: their strategies paired by label) or two strategies
+    of any experiments (``?s=3&s=4``) on their shared problems; without exactly two of
+    either, the picker (with a message when something else was asked)."""
+    try:
+        experiment_ids = [int(pk) for pk in request.GET.getlist("e")]
+        strategy_ids = [int(pk) for pk in request.GET.getlist("s")]
+    except ValueError as exc:
+        raise Http404("No such experiment or strategy") from exc
+    context: dict[str, Any] = compare.choices(request.user)
+    if len(experiment_ids) == 2:
+        a, b = (services.get_experiment_for_user(request.user, pk) for pk in experiment_ids)
+        context["comparison"] = compare.compare_experiments(a, b)
+    elif len(strategy_ids) == 2:
+        x, y = (compare.get_strategy_for_user(request.user, pk) for pk in strategy_ids)
+        context["comparison"] = compare.compare_strategies(x, y)
+    status = 200
+    if "comparison" not in context and (experiment_ids or strategy_ids):
+        context["error"] = "Pick exactly two experiments, or two strategies."
+        status = 400
+    return render(request, "experiments/compare.html", context, status=status)
 
 
 @login_required
 @require_GET
 def problem_detail(request: HttpRequest, pk: int, problem_pk: int) -> HttpResponse:
+    """One problem: a column per sample pool with its candidates grouped by answer, the
+    team's labels and comments, and ``?diff=a,b`` (or ``diff=a&diff=b``) a side-by-side
+    diff of two candidates; htmx asking with ``diff`` gets the ``#diff`` fragment alone."""
     experiment = services.get_experiment_for_user(request.user, pk)
     problem = experiment.problems.filter(pk=problem_pk).first()
     if problem is None:
         raise Http404("No such problem in this experiment")
+    diff_ids = parse_pair(request.GET.getlist("diff"))
+    context: dict[str, Any] = {
+        "experiment": experiment,
+        "problem": problem,
+        "diff": review_queries.candidate_diff(experiment, problem, diff_ids) if diff_ids else None,
+    }
+    htmx = getattr(request, "htmx", None)
+    # htmx restoring a page from history asks for the whole page, diff or not.
+    if htmx and "diff" in request.GET and not htmx.history_restore_request:
+        return render(request, "experiments/problem.html#diff", context)
     siblings = list(experiment.problems.order_by("index").values_list("pk", flat=True))
     position = siblings.index(problem.pk)
-    return render(
-        request,
-        "experiments/problem.html",
-        {
-            "experiment": experiment,
-            "problem": problem,
-            "columns": queries.problem_columns(experiment, problem),
-            "previous_pk": siblings[position - 1] if position > 0 else None,
-            "next_pk": siblings[position + 1] if position + 1 < len(siblings) else None,
-        },
+    columns = queries.problem_columns(experiment, problem)
+    review_queries.attach_reviews(experiment, columns)
+    context.update(
+        columns=columns,
+        perms=review_queries.permissions(request.user, experiment),
+        # Reached from a filtered problem list: where this problem stands in that filter.
+        review=filters.review_position(experiment, problem.pk, request.GET),
+        previous_pk=siblings[position - 1] if position > 0 else None,
+        next_pk=siblings[position + 1] if position + 1 < len(siblings) else None,
+        **review_queries.problem_comments(experiment, problem),
     )
+    return render(request, "experiments/problem.html", context)
