@@ -38,7 +38,7 @@ from webapp.experiments.specs import ExperimentSpec
 from webapp.experiments.subsets import choose_problems
 from webapp.experiments.verification import verifier_for
 from webapp.teams.models import Team
-from workers import catalogue
+from workers.catalogue import model_choices as catalogue_choices
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def problem_chunks(experiment: Experiment, size: int) -> list[list[int]]:
 
 def model_choices() -> list[tuple[str, str]]:
     """(name, label) of every model the workers can load, from the torch-free catalogue."""
-    return catalogue.model_choices(settings.STRATLAB_EXTRA_MODELS)
+    return catalogue_choices(settings.STRATLAB_EXTRA_MODELS)
 
 
 def enqueue_experiment(experiment_id: int) -> None:
