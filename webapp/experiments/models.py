@@ -22,6 +22,7 @@ class Experiment(models.Model):
         RUNNING = "running", "Running"
         FINISHED = "finished", "Finished"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="experiments")
     created_by = models.ForeignKey(
@@ -59,6 +60,10 @@ class Experiment(models.Model):
     # are linked through ``ExperimentProblem``.
     subset = models.JSONField(default=dict, blank=True)
 
+    # What produced the figures (versions, device, model and dataset hashes, every
+    # strategy's config and seed), written when the experiment starts.
+    manifest = models.JSONField(default=dict, blank=True)
+
     class Meta:
         ordering = ["-created"]
 
@@ -81,7 +86,7 @@ class Experiment(models.Model):
 
     @property
     def is_done(self) -> bool:
-        return self.status in {self.Status.FINISHED, self.Status.FAILED}
+        return self.status in {self.Status.FINISHED, self.Status.FAILED, self.Status.CANCELLED}
 
     @property
     def is_labelling_pending(self) -> bool:
@@ -359,4 +364,25 @@ class Comparison(models.Model):
         ordering = ["strategy__position"]
         constraints = [
             models.UniqueConstraint(fields=["strategy", "baseline"], name="one_comparison_per_pair")
+        ]
+
+
+class ChunkAttempt(models.Model):
+    """How many times one unit of work (a generation or verification slice) was started,
+    counted in the database so that a delivery that kills its worker cannot loop: after
+    ``STRATLAB_MAX_ATTEMPTS`` the experiment fails with the last error."""
+
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.CASCADE, related_name="chunk_attempts"
+    )
+    # Stage and slice, e.g. "generate:12,13:401-408"; unique per experiment.
+    key = models.CharField(max_length=200)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    started = models.DateTimeField(null=True, blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "key"], name="unique_chunk_attempt"),
         ]
