@@ -33,6 +33,7 @@ __all__ = [
     "ColumnMapping",
     "NormalRow",
     "UniqueIds",
+    "content_digest",
     "content_hash",
     "normalise",
     "normalise_records",
@@ -597,21 +598,31 @@ def normalise_records(mapping: ColumnMapping, records: Iterable[Record], errors:
             yield row
 
 
-def content_hash(rows: Iterable[NormalRow], mapping: ColumnMapping, kind: str) -> str:
-    """sha256 of the kind, the mapping and each row as canonical JSON, streamed."""
+def content_digest(mapping: ColumnMapping, kind: str) -> Any:
+    """A sha256 that has read the kind and the mapping: every content key starts so."""
     digest = hashlib.sha256()
-    head = {"kind": kind, "mapping": mapping.to_dict()}
-    digest.update(_canonical(head))
+    digest.update(_canonical({"kind": kind, "mapping": mapping.to_dict()}))
+    return digest
+
+
+def content_hash(rows: Iterable[NormalRow], mapping: ColumnMapping, kind: str) -> str:
+    """sha256 of the kind, the mapping and each row as canonical JSON, streamed.
+    (``columns.columnar_content_hash`` writes the same rows a column at a time.)"""
+    digest = content_digest(mapping, kind)
     for row in rows:
         digest.update(b"\n")
         digest.update(_canonical([row.prompt, row.answer, row.metadata]))
     return digest.hexdigest()
 
 
+# What json.dumps(value, sort_keys=True, ...) builds on each call, built once.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False)
+
+
 def _canonical(value: Any) -> bytes:
-    # json.dumps escapes newlines, so "\n" separates rows unambiguously.
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8", "surrogatepass")
+    # JSON escapes newlines, so "\n" separates rows unambiguously.
+    return _CANONICAL.encode(value).encode("utf-8", "surrogatepass")
 
 
 def preview(path: Path | str, file_name: str, fmt: str, *, rows: int = 10

@@ -7,8 +7,9 @@
    (pass 1: nothing is stored when any row is bad, and every bad row is named), then
    stored in one transaction in batches (pass 2). Same content, same dataset.
 
-The file is only ever read row by row (``parsers.iter_records``), so the web process's
-memory stays bounded whatever the file holds.
+The file is only ever read a row at a time (``parsers.iter_records``), or, for pass 1
+of a CSV or TSV, a block of records at a time (``columns``), so the web process's memory
+stays bounded whatever the file holds.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandl
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
+from webapp.datasets.columns import columnar_content_key
 from webapp.datasets.mapping import ColumnMapping, NormalRow, content_hash, normalise_records
 from webapp.datasets.mapping import normalise as normalise_record
 from webapp.datasets.mapping import preview as preview_file
@@ -269,11 +271,22 @@ def import_upload(
 
 def validate_upload(upload: DatasetUpload, mapping: ColumnMapping, kind: str) -> str:
     """Pass 1: check every row, report every bad one (``UploadError``), and return the
-    content key (the hash of the normalised rows, the mapping and the kind)."""
+    content key (the hash of the normalised rows, the mapping and the kind).
+
+    A CSV or TSV goes a column at a time first (``columns``); a file that path does not
+    settle (a bad row, another mapping) goes row by row, which names every fault.
+    """
     if kind != mapping.kind:
         raise ValueError(f"kind {kind!r} differs from the mapping's kind {mapping.kind!r}")
     if not Path(upload.path).is_file():
         raise _fail(upload.file_name, "the staged file is gone; upload it again")
+    key = columnar_content_key(upload.path, upload.format, mapping, kind,
+                               max_rows=int(settings.STRATLAB_DATASET_MAX_ROWS))
+    return validate_rows(upload, mapping, kind) if key is None else key
+
+
+def validate_rows(upload: DatasetUpload, mapping: ColumnMapping, kind: str) -> str:
+    """Pass 1 row by row, for every format: the key, or ``UploadError`` naming each fault."""
     errors = ErrorLog(upload.file_name)
     counter = [0]
     key = content_hash(_validated_rows(upload, mapping, errors, counter), mapping, kind)

@@ -3,13 +3,17 @@
 ``iter_records`` picks the parser for a format. Every parser reads a bounded amount at
 a time (a line, a CSV record, a Parquet batch, one item of a JSON array), reports each
 bad row to the ``ErrorLog`` with its location and field, and raises ``UploadError`` as
-soon as the file passes ``max_rows`` rows.
+soon as the file passes ``max_rows`` rows. ``iter_batches`` gives the same rows of a CSV
+or TSV file as pyarrow batches when none would be reported (validation a column at a
+time), and ``NeedsRowByRow`` otherwise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
 from pathlib import Path
+
+import pyarrow as pa
 
 from webapp.datasets.parsers.base import (
     FORMATS,
@@ -21,7 +25,7 @@ from webapp.datasets.parsers.base import (
     UploadError,
     detect_format,
 )
-from webapp.datasets.parsers.delimited import iter_delimited
+from webapp.datasets.parsers.delimited import NeedsRowByRow, iter_delimited, iter_delimited_batches
 from webapp.datasets.parsers.json_array import iter_json_array
 from webapp.datasets.parsers.jsonl import iter_jsonl
 
@@ -32,9 +36,11 @@ __all__ = [
     "MAX_ERRORS",
     "STOP_AFTER_ERRORS",
     "ErrorLog",
+    "NeedsRowByRow",
     "Record",
     "UploadError",
     "detect_format",
+    "iter_batches",
     "iter_records",
 ]
 
@@ -69,7 +75,20 @@ def iter_records(path: Path, file_name: str, fmt: str, errors: ErrorLog, *, max_
         return iter_delimited(path, errors, delimiter="," if fmt == "csv" else "\t",
                               max_rows=max_rows, max_field_bytes=max_field_bytes,
                               max_record_bytes=record_bytes)
-    # pyarrow takes a while to import: only when a Parquet file comes.
+    # pyarrow.parquet takes a while to import: only when a Parquet file comes.
     from webapp.datasets.parsers.parquet import iter_parquet
 
     return iter_parquet(path, errors, max_rows=max_rows, max_field_bytes=max_field_bytes)
+
+
+def iter_batches(path: Path, fmt: str, *, max_rows: int,
+                 max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES,
+                 max_record_bytes: int | None = None) -> Generator[pa.RecordBatch, None, None]:
+    """The rows ``iter_records`` gives of a CSV or TSV file, as batches of string columns,
+    when it would report nothing; ``NeedsRowByRow`` otherwise, and for other formats."""
+    if fmt not in ("csv", "tsv"):
+        raise NeedsRowByRow
+    return iter_delimited_batches(
+        Path(path), delimiter="," if fmt == "csv" else "\t", max_rows=max_rows,
+        max_field_bytes=max_field_bytes,
+        max_record_bytes=max_record_bytes or RECORD_FIELDS * max_field_bytes)

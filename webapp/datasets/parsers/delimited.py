@@ -4,15 +4,26 @@ Physical lines are read as bytes split on ``b"\\n"`` and decoded one at a time, 
 line that is not UTF-8 is named, and quoted fields spanning lines keep their bytes
 (``\\r\\n`` included) exactly. ``csv.field_size_limit`` bounds a field, so an unbalanced
 quote cannot swallow the rest of the file into memory.
+
+``iter_delimited_batches`` reads the same rows a column at a time with pyarrow's CSV
+reader, for the upload's validation pass. It never reports errors: it raises
+``NeedsRowByRow`` whenever ``iter_delimited`` would report or skip something, or the two
+readers could split the text differently, and the row path then names every fault.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections import Counter, deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import AnyStr, BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from webapp.datasets.parsers.base import (
     ErrorLog,
@@ -210,3 +221,146 @@ def _header(cells: list[str], location: str, errors: ErrorLog) -> list[str] | No
             errors.add(where, f"has the column {name!r} {count} times")
             ok = False
     return names if ok else None
+
+
+# --- A column at a time ----------------------------------------------------------------
+
+BLOCK_READ_BYTES = 1 << 20
+
+
+class NeedsRowByRow(Exception):  # noqa: N818 - a signal to the caller, not a fault
+    """The file holds something only the row path judges (a bad, blank or surplus row,
+    or text pyarrow and the csv module could split differently): read it with
+    ``iter_delimited``, which names every fault."""
+
+
+def iter_delimited_batches(path: Path, *, delimiter: str, max_rows: int, max_field_bytes: int,
+                           max_record_bytes: int) -> Iterator[pa.RecordBatch]:
+    """The rows of a CSV or TSV file as batches of string columns named by the stripped
+    header: exactly the records ``iter_delimited`` yields when it reports nothing.
+
+    Raises ``NeedsRowByRow`` (maybe after some batches) in every other case. The file
+    is read once, in blocks of whole records, each parsed by pyarrow as one piece.
+    """
+    # Each block ends with a record's newline and fits in pyarrow's block, so pyarrow
+    # never has to find where records end (newlines_in_values) by itself.
+    read = pa_csv.ReadOptions(use_threads=False, block_size=max_record_bytes + 1)
+    parse = pa_csv.ParseOptions(delimiter=delimiter)
+    names: list[str] | None = None
+    rows = 0
+    try:
+        for block in _record_blocks(path, delimiter, max_record_bytes):
+            if names is None:  # the first block starts with the header
+                raw_names = pa_csv.open_csv(pa.BufferReader(block), read_options=read,
+                                            parse_options=parse).schema.names
+                names = _batch_header(raw_names, max_field_bytes)
+                convert = pa_csv.ConvertOptions(
+                    column_types=dict.fromkeys(raw_names, pa.string()),
+                    strings_can_be_null=False, quoted_strings_can_be_null=False)
+            table = pa_csv.read_csv(pa.BufferReader(block), read_options=read,
+                                    parse_options=parse, convert_options=convert)
+            # The blocks after the first have no header.
+            read = pa_csv.ReadOptions(use_threads=False, block_size=max_record_bytes + 1,
+                                      column_names=raw_names)
+            rows += table.num_rows
+            if rows > max_rows:
+                raise NeedsRowByRow
+            for batch in table.to_batches():
+                if batch.num_rows == 0:
+                    continue
+                _check_cells(batch, max_field_bytes)
+                yield pa.RecordBatch.from_arrays(batch.columns, names=names)
+    except (pa.ArrowException, ValueError) as exc:  # not UTF-8, a short or long row...
+        raise NeedsRowByRow from exc
+    if rows == 0:
+        raise NeedsRowByRow
+
+
+def _record_blocks(path: Path, delimiter: str, max_record_bytes: int
+                   ) -> Iterator[bytes | memoryview]:
+    """The file, less its BOM, in blocks of whole records (each ending with a newline,
+    one added after the last line when it has none), each checked so that pyarrow's
+    reader and the csv module must split it alike; else ``NeedsRowByRow``.
+
+    They must when no line is too long, there is no NUL, every ``\\r`` ends a line
+    (``\\r\\n``) and quotes only quote: counting a block's quotes from its start (a
+    record's start), each odd one opens a field (after a delimiter, a newline or the
+    start) or is the second of a doubled ``""``, and each even one closes a field (before
+    a delimiter or a line end) or starts a ``""``. (Where the csv module says "',' expected
+    after '"'", pyarrow reads on; where a quote never closes, pyarrow ends the field at
+    the end of the file.)
+    """
+    may_precede_odd = np.zeros(256, dtype=bool)  # byte -> allowed
+    may_precede_odd[[ord(delimiter), ord("\n"), ord('"')]] = True
+    may_follow_even = np.zeros(256, dtype=bool)
+    may_follow_even[[ord(delimiter), ord("\r"), ord("\n"), ord('"')]] = True
+    # No block is longer than the limit, so no line is.
+    size = max(1, min(BLOCK_READ_BYTES, max_record_bytes))
+    with open(path, "rb") as stream:
+        if stream.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:
+            stream.seek(0)
+        while True:
+            start = stream.tell()
+            block = stream.read(size)
+            if not block:
+                return
+            while True:
+                data = np.frombuffer(block, dtype=np.uint8)
+                quotes = np.flatnonzero(data == ord('"'))
+                end = _last_record_end(block, quotes)
+                if end:
+                    break
+                more = stream.read(size)  # no record ends in the block yet
+                if not more and block.endswith(b"\n"):
+                    raise NeedsRowByRow  # a quoted field runs to the end of the file
+                if len(block) + max(len(more), 1) > max_record_bytes:
+                    raise NeedsRowByRow
+                block += more or b"\n"  # the file's last line may have no newline
+            # The next block starts where this one's unfinished record does.
+            stream.seek(start + end)
+            quotes = quotes[:np.searchsorted(quotes, end)]
+            odd, even = quotes[::2], quotes[1::2]
+            if (block.find(b"\0", 0, end) >= 0
+                    or (block.find(b"\r", 0, end) >= 0
+                        and (data[np.flatnonzero(data[:end] == ord("\r")) + 1]
+                             != ord("\n")).any())
+                    or not may_precede_odd[data[odd[odd > 0] - 1]].all()
+                    or not may_follow_even[data[even + 1]].all()):
+                raise NeedsRowByRow
+            yield block if end == len(block) else memoryview(block)[:end]
+
+
+def _last_record_end(block: bytes, quotes: np.ndarray) -> int:
+    """Where the last record ending in ``block`` (which starts a record) ends, after its
+    newline; 0 when none does. ``quotes`` are the block's quote positions."""
+    end = len(block)
+    while (end := block.rfind(b"\n", 0, end)) >= 0:
+        before = int(np.searchsorted(quotes, end))  # the quotes before this newline
+        if before % 2 == 0:
+            return end + 1
+        end = int(quotes[before - 1])  # inside a quoted field: look before it opened
+    return 0
+
+
+def _batch_header(raw_names: list[str], max_field_bytes: int) -> list[str]:
+    """The stripped column names, when ``iter_delimited`` would take the same header."""
+    names = [name.strip() for name in raw_names]
+    if (not all(names) or len(set(names)) != len(names)
+            or any(len(name.encode()) > max_field_bytes for name in raw_names)):
+        raise NeedsRowByRow
+    return names
+
+
+def _check_cells(batch: pa.RecordBatch, max_field_bytes: int) -> None:
+    """Raise ``NeedsRowByRow`` for a cell too long, or a row ``iter_delimited`` skips as
+    blank (every cell empty; a lone cell of whitespace)."""
+    lengths = [pc.binary_length(column) for column in batch.columns]
+    if max(pc.max(length).as_py() for length in lengths) > max_field_bytes:
+        raise NeedsRowByRow
+    longest = lengths[0]
+    for length in lengths[1:]:
+        longest = pc.max_element_wise(longest, length)
+    if pc.min(longest).as_py() == 0:
+        raise NeedsRowByRow
+    if batch.num_columns == 1 and pc.any(pc.utf8_is_space(batch.column(0))).as_py():
+        raise NeedsRowByRow
