@@ -112,6 +112,11 @@ INSTALLED_APPS = [
     "webapp.datasets",
     "webapp.experiments",
     "webapp.review",
+    "webapp.api",
+    "rest_framework",
+    "drf_spectacular",
+    # Swagger UI's files, served from static/ like ours (the CSP allows no CDN).
+    "drf_spectacular_sidecar",
     # The workers package as an app only for its management commands (verify_samples).
     "workers",
 ]
@@ -218,6 +223,38 @@ CONTENT_SECURITY_POLICY = (
     "form-action 'self'; frame-ancestors 'none'"
 )
 
+# --- JSON API (webapp/api): personal tokens for scripts, the session for the browser
+# (with its CSRF check); every list is paged. Errors are JSON, the schema OpenAPI 3.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "webapp.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "webapp.api.pagination.Pagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # ``?format=csv`` names an export's format, not a renderer.
+    "URL_FORMAT_OVERRIDE": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "StratLab API",
+    "DESCRIPTION": "Run and compare LLM generation strategies from scripts: submit an "
+    "experiment spec, poll its progress, read its metrics, results and samples.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
 # --- Celery: Redis broker; results live in the database, never in a result backend.
 # Without REDIS_URL, ``manage.py up`` starts an embedded Redis on this loopback port.
 REDIS_URL = env_str("REDIS_URL", "")
@@ -241,6 +278,26 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Recovery (webapp/experiments/recovery.py). A task beats its chunk's row every
+# STRATLAB_HEARTBEAT_SECONDS and stops between batches and programs once past the soft
+# time limit; `manage.py reconcile` sweeps every STRATLAB_RECONCILE_SECONDS and re-sends
+# the missing work of a chunk silent for STRATLAB_STALE_SECONDS; after
+# STRATLAB_MAX_ATTEMPTS deliveries of one chunk that died or failed, the experiment fails.
+STRATLAB_MAX_ATTEMPTS = env_int("STRATLAB_MAX_ATTEMPTS", 3)
+STRATLAB_HEARTBEAT_SECONDS = env_int("STRATLAB_HEARTBEAT_SECONDS", 10)
+STRATLAB_STALE_SECONDS = env_int("STRATLAB_STALE_SECONDS", 45)
+STRATLAB_RECONCILE_SECONDS = env_int("STRATLAB_RECONCILE_SECONDS", 10)
+if STRATLAB_MAX_ATTEMPTS < 1 or STRATLAB_HEARTBEAT_SECONDS < 1 or STRATLAB_RECONCILE_SECONDS < 1:
+    raise ImproperlyConfigured(
+        "STRATLAB_MAX_ATTEMPTS, STRATLAB_HEARTBEAT_SECONDS and STRATLAB_RECONCILE_SECONDS "
+        "must be positive integers"
+    )
+if STRATLAB_STALE_SECONDS < 2 * STRATLAB_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "STRATLAB_STALE_SECONDS must be at least twice STRATLAB_HEARTBEAT_SECONDS, or a "
+        "live task that missed one beat would look dead"
+    )
 
 # --- Runtime
 STRATLAB_MODEL_CACHE = Path(env_str("STRATLAB_MODEL_CACHE", str(DATA_DIR / "models")))

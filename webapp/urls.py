@@ -13,6 +13,8 @@ urlpatterns = [
     path("experiments/<int:pk>/problems/<int:problem_pk>/", include("webapp.review.urls")),
     path("datasets/", include("webapp.datasets.urls")),
     path("teams/", include("webapp.teams.urls")),
+    path("settings/", include("webapp.api.settings_urls")),
+    path("api/v1/", include("webapp.api.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -12,16 +12,16 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.conf import settings
 
 from webapp.experiments.code_verification import CHECK_SECONDS, CodeOutcomes, CodePlan, CodeRun
-from workers.sandbox import Limits, Outcome, Program, Sandbox, SandboxUnavailable
+from workers.sandbox import Limits, Outcome, Program, Sandbox, SandboxUnavailable, Stopped
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SandboxUnavailable", "get_sandbox", "run_code", "run_plan"]
+__all__ = ["SandboxUnavailable", "Stopped", "get_sandbox", "run_code", "run_plan"]
 
 _lock = threading.Lock()
 _sandbox: Sandbox | None = None
@@ -43,21 +43,25 @@ def get_sandbox() -> Sandbox:
         return _sandbox
 
 
-def run_code(runs: Sequence[CodeRun]) -> list[Outcome]:
-    """Each run's program in the sandbox, under its own time and memory limits."""
+def run_code(runs: Sequence[CodeRun],
+             keep_going: Callable[[], bool] | None = None) -> list[Outcome]:
+    """Each run's program in the sandbox, under its own time and memory limits;
+    ``Stopped`` once ``keep_going()`` turns false (see ``Sandbox.run``)."""
     if not runs:
         return []
     return get_sandbox().run([
         Program(source=run.source,
                 limits=Limits(wall_seconds=run.wall_seconds, memory_bytes=run.memory_bytes))
         for run in runs
-    ])
+    ], keep_going=keep_going)
 
 
-def run_plan(plan: CodePlan) -> CodeOutcomes:
+def run_plan(plan: CodePlan, keep_going: Callable[[], bool] | None = None) -> CodeOutcomes:
     """Run every program of the plan: canonical solutions first, since a problem's time
-    limit follows its canonical solution's time; then unit tests and pass matrices."""
-    calibrations = run_code(plan.calibrations)
+    limit follows its canonical solution's time; then unit tests and pass matrices.
+    Once ``keep_going()`` turns false (the experiment was cancelled) the programs in
+    flight are killed, no other starts, and ``Stopped`` is raised."""
+    calibrations = run_code(plan.calibrations, keep_going)
     timed: dict[int, float] = {}
     for run, outcome in zip(plan.calibrations, calibrations, strict=True):
         if outcome.status == "passed":
@@ -82,9 +86,9 @@ def run_plan(plan: CodePlan) -> CodeOutcomes:
                         check_seconds=CHECK_SECONDS)
         matrices.append(tuple(sandbox.run([
             Program(source=program, checks=job.tests, limits=limits) for program in job.programs
-        ])))
+        ], keep_going=keep_going)))
     return CodeOutcomes(
         calibrations=tuple(calibrations),
-        unit_tests=tuple(run_code(unit_tests)),
+        unit_tests=tuple(run_code(unit_tests, keep_going)),
         matrices=tuple(matrices),
     )

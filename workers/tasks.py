@@ -21,6 +21,16 @@ Concurrency contract (written once, here):
   acts on it, the others see it already done. No task waits on another (no
   ``.get()``, no chords): after each unit of work a task asks the service layer
   whether the next stage can start.
+* Every delivery is counted in its chunk's ``ChunkAttempt`` row and beats there while
+  it runs (``experiments.deliveries``); it stops between batches and programs once past
+  the soft time limit (the solo pool enforces none). ``manage.py reconcile``
+  (``experiments.recovery``) sends again the missing work of a chunk no task holds, and
+  fails the experiment once one chunk's deliveries died or failed
+  ``STRATLAB_MAX_ATTEMPTS`` times. Writes are retried while the database is locked.
+* A cancel (``lifecycle.cancel_experiment``) is seen between units of work
+  (``services.is_active``), and every write of samples, verdicts and figures happens in
+  ``guard.unless_cancelled``, whose transaction locks the experiment's row: nothing is
+  stored once a cancel is acknowledged.
 * The database is the truth; Celery keeps no result a user sees.
 """
 
@@ -33,11 +43,23 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from webapp.experiments import code_verification, generation, results, services, verification
+from webapp.experiments import (
+    code_verification,
+    deliveries,
+    generation,
+    manifest,
+    recovery,
+    results,
+    services,
+    verification,
+)
+from webapp.experiments.chunks import Chunk
+from webapp.experiments.deliveries import Delivery
 from webapp.experiments.models import Experiment
 from workers import code_runs
 from workers.runtime.chunk import ChunkRunner, GenerationError, load_models
 from workers.runtime.embeddings import embed_texts
+from workers.runtime.facts import runtime_facts
 
 logger = logging.getLogger(__name__)
 
@@ -58,42 +80,45 @@ def generate_chunk(
     """
     if isinstance(demands, int):
         demands = [[demands, int(n or 0)]]
-    services.claim_experiment(experiment_id)
-    if not services.is_active(experiment_id):
+    delivery = deliveries.begin(experiment_id, Chunk.generate(demands, problem_ids))
+    if delivery is None:
         return
+    with delivery:
+        recovery.retry_on_lock(services.claim_experiment, experiment_id)
+        _generate_chunk(delivery, demands, problem_ids)
+
+
+def _generate_chunk(delivery: Delivery, demands: Sequence[Sequence[int]],
+                    problem_ids: Sequence[int]) -> None:
+    experiment_id = delivery.experiment_id
     try:
         works = generation.chunk_work(experiment_id, demands, problem_ids)
     except (ValueError, TypeError) as exc:  # a stored recipe or judge config that is invalid
-        services.fail_experiment(
-            experiment_id,
+        recovery.retry_on_lock(
+            services.fail_experiment, experiment_id,
             f"Generation failed on {generation.problem_names(problem_ids)}: {exc}",
         )
         return
     try:
         for work in works:
-            _generate(experiment_id, work)
+            _generate(delivery, work)
     except GenerationError as exc:
-        services.fail_experiment(experiment_id, str(exc))
+        recovery.retry_on_lock(services.fail_experiment, experiment_id, str(exc))
         return
     except SoftTimeLimitExceeded:
-        # What was decoded is stored; say why the rest is missing instead of hanging.
-        services.fail_experiment(
-            experiment_id,
-            f"Generation of problems {list(problem_ids)} ran past the task time limit "
-            f"({settings.CELERY_TASK_SOFT_TIME_LIMIT} s, STRATLAB_TASK_TIME_LIMIT); "
-            "samples generated so far are kept: raise the limit or lower "
-            "STRATLAB_CHUNK_SIZE and run the experiment again",
-        )
+        # A prefork pool's own limit: what was decoded is stored, the rest is resumed.
+        delivery.time_out()
         return
-    if services.is_active(experiment_id):
-        verify_chunk.delay(experiment_id, [pool_id for pool_id, _ in demands], list(problem_ids))
+    if delivery.keep_going() and services.is_active(experiment_id):
+        recovery.send_followup(experiment_id, Chunk.verify(demands, problem_ids))
 
 
-def _generate(experiment_id: int, work: generation.ModelWork) -> None:
+def _generate(delivery: Delivery, work: generation.ModelWork) -> None:
     """Generate, store, score and judge one model's part of the chunk; stops between
-    batches once the experiment is no longer active."""
+    batches once the experiment is no longer active or the time limit has passed."""
     if not work.followups:
         return
+    experiment_id = delivery.experiment_id
     loaded, draft = load_models(
         work.model_name,
         cache_dir=settings.STRATLAB_MODEL_CACHE,
@@ -103,22 +128,21 @@ def _generate(experiment_id: int, work: generation.ModelWork) -> None:
     )
     runner = ChunkRunner(loaded, draft, settings.STRATLAB_MAX_BATCH_ROWS,
                          settings.STRATLAB_SPECULATIVE_TOKENS)
-
-    def keep_going() -> bool:
-        return services.is_active(experiment_id)
+    recovery.retry_on_lock(manifest.record_runtime, experiment_id, runtime_facts(loaded, draft))
+    keep_going = delivery.still_active
 
     for job, candidates in runner.run(work.lacking, keep_going=keep_going):
-        generation.store_candidates(job, candidates)
+        recovery.retry_on_lock(generation.store_candidates, job, candidates)
     for job in work.followups:
         if not keep_going():
             return
         if work.self_eval and (pending := generation.unscored(job)):
-            generation.record_scores(pending, runner.self_eval(job, [t for _, t in pending]))
+            scores = runner.self_eval(job, [t for _, t in pending])
+            recovery.retry_on_lock(generation.record_scores, job, pending, scores)
         if work.judge and (pending := generation.unjudged(job, work.judge)):
-            generation.record_judged(work.judge, pending, runner.judge(
-                job, [t for _, t in pending], work.judge.config,
-                seed=work.judge.seed_for(job.problem_index),
-            ))
+            judged = runner.judge(job, [t for _, t in pending], work.judge.config,
+                                  seed=work.judge.seed_for(job.problem_index))
+            recovery.retry_on_lock(generation.record_judged, job, work.judge, pending, judged)
 
 
 @shared_task(name="workers.tasks.verify_chunk")
@@ -127,38 +151,60 @@ def verify_chunk(
 ) -> None:
     """Judge the slice's samples of the pools, then start the metrics stage if this was
     the last. A code slice's CodeT/B4 pass matrices are run once, after all its pools."""
-    if not services.is_active(experiment_id):
-        return
     if isinstance(pool_ids, int):
         pool_ids = [pool_ids]
+    delivery = deliveries.begin(
+        experiment_id, Chunk.verify([[pool_id, 0] for pool_id in pool_ids], problem_ids)
+    )
+    if delivery is None:
+        return
+    with delivery:
+        _verify_chunk(delivery, pool_ids, problem_ids)
+
+
+def _verify_chunk(delivery: Delivery, pool_ids: Sequence[int],
+                  problem_ids: Sequence[int]) -> None:
+    experiment_id = delivery.experiment_id
     experiment = Experiment.objects.select_related("dataset").get(pk=experiment_id)
     if code_verification.is_code(experiment):
         # Untrusted programs: run in the sandbox on this (cpu) queue, never in-process.
         plan = code_verification.plan_slice(experiment_id, pool_ids, problem_ids)
         try:
-            outcomes = code_runs.run_plan(plan)
+            outcomes = code_runs.run_plan(plan, keep_going=delivery.still_active)
         except code_runs.SandboxUnavailable as exc:
-            services.fail_experiment(experiment_id, f"Code cannot be run here: {exc}")
+            recovery.retry_on_lock(services.fail_experiment, experiment_id,
+                                   f"Code cannot be run here: {exc}")
             return
-        code_verification.record_slice(plan, outcomes)
+        except code_runs.Stopped:
+            # Cancelled, or past the time limit (the delivery then counts as failed):
+            # the programs in flight were killed.
+            return
+        recovery.retry_on_lock(code_verification.record_slice, plan, outcomes)
     else:
         for pool_id in pool_ids:
-            verification.record_verdicts(experiment, pool_id, problem_ids)
-    if services.claim_metrics_if_verified(experiment_id):
-        compute_metrics.delay(experiment_id)
+            if not delivery.still_active():
+                return
+            recovery.retry_on_lock(verification.record_verdicts, experiment, pool_id,
+                                   problem_ids)
+    if recovery.retry_on_lock(services.claim_metrics_if_verified, experiment_id):
+        recovery.send_followup(experiment_id, Chunk.metrics())
 
 
 @shared_task(name="workers.tasks.compute_metrics")
 def compute_metrics(experiment_id: int) -> None:
     """Run every strategy's selector and metrics, then mark the experiment finished."""
-    if not services.is_active(experiment_id):
+    delivery = deliveries.begin(experiment_id, Chunk.metrics())
+    if delivery is None:
         return
-    try:
-        results.compute_results(experiment_id, embed=embed_texts)
-    except (ValueError, ArithmeticError) as exc:
-        services.fail_experiment(experiment_id, f"Metrics failed: {exc}")
-        return
-    services.finish_experiment(experiment_id)
+    with delivery:
+        try:
+            recovery.retry_on_lock(results.compute_results, experiment_id, embed=embed_texts)
+        except (ValueError, ArithmeticError) as exc:
+            recovery.retry_on_lock(services.fail_experiment, experiment_id,
+                                   f"Metrics failed: {exc}")
+            return
+        if not recovery.retry_on_lock(services.finish_experiment, experiment_id):
+            return  # cancelled meanwhile: its figures were not stored
     # Labels the team already put on these pools' samples (a reused pool) count at once;
     # after the finish, so that a label task arriving meanwhile finds it finished.
     _compute_labelled(experiment_id)

@@ -25,6 +25,7 @@ from typing import Protocol
 
 import numpy as np
 from django.db import transaction
+from django.db.models import Q
 
 from strategies import registry
 from strategies.recipe import TEST_SCHEME
@@ -37,6 +38,7 @@ from strategies.verify.code import (
     program_answer,
 )
 from webapp.datasets.models import Dataset, Problem
+from webapp.experiments.guard import unless_cancelled
 from webapp.experiments.models import (
     Experiment,
     PassMatrix,
@@ -117,6 +119,8 @@ class CodePlan:
     # samples get their extracted assertions as verdicts, with nothing to run.
     test_pools: tuple[tuple[int, int], ...]
     problem_ids: tuple[int, ...]
+    # Whose slice: ``record_slice`` stores nothing once that experiment is cancelled.
+    experiment_id: int
 
 
 @dataclass(frozen=True)
@@ -153,21 +157,27 @@ def plan_slice(experiment_id: int, pool_ids: Sequence[int],
         test_pools=tuple((pool.pk, tests_per_sample(experiment, pool.pk))
                          for pool in ordered if is_test_pool(pool)),
         problem_ids=tuple(problem_ids),
+        experiment_id=experiment_id,
     )
 
 
-def record_slice(plan: CodePlan, outcomes: CodeOutcomes) -> None:
-    """Store a slice's outcomes: calibration times, verdicts, extracted tests, matrices."""
-    for run, outcome in zip(plan.calibrations, outcomes.calibrations, strict=True):
-        record_calibration(run.problem_id, outcome.status, outcome.seconds, outcome.detail)
-    record_unit_test_verdicts(plan.verifier, [
-        (run, outcome.status, outcome.detail)
-        for run, outcome in zip(plan.unit_tests, outcomes.unit_tests, strict=True)
-    ])
-    for pool_id, limit in plan.test_pools:
-        record_test_pool_verdicts(plan.verifier, pool_id, plan.problem_ids, limit)
-    for job, job_outcomes in zip(plan.matrices, outcomes.matrices, strict=True):
-        record_matrix(job, matrix_rows(job, job_outcomes))
+def record_slice(plan: CodePlan, outcomes: CodeOutcomes) -> bool:
+    """Store a slice's outcomes: calibration times, verdicts, extracted tests, matrices;
+    nothing once the experiment is cancelled (``guard``). True when stored."""
+    with unless_cancelled(plan.experiment_id) as is_open:
+        if not is_open:
+            return False
+        for run, outcome in zip(plan.calibrations, outcomes.calibrations, strict=True):
+            record_calibration(run.problem_id, outcome.status, outcome.seconds, outcome.detail)
+        record_unit_test_verdicts(plan.verifier, [
+            (run, outcome.status, outcome.detail)
+            for run, outcome in zip(plan.unit_tests, outcomes.unit_tests, strict=True)
+        ])
+        for pool_id, limit in plan.test_pools:
+            record_test_pool_verdicts(plan.verifier, pool_id, plan.problem_ids, limit)
+        for job, job_outcomes in zip(plan.matrices, outcomes.matrices, strict=True):
+            record_matrix(job, matrix_rows(job, job_outcomes))
+    return True
 
 
 def matrix_rows(job: MatrixJob, outcomes: Sequence[Outcome]) -> list[Sequence[bool] | None]:
@@ -384,6 +394,24 @@ def missing_matrices(experiment: Experiment) -> int:
             n_test_samples__gte=demands[test_pool_id],
         ).count()
         missing += problems - stored
+    return missing
+
+
+def problems_missing_matrices(experiment: Experiment, problem_ids: Iterable[int],
+                              where: Q) -> set[int]:
+    """Those of ``problem_ids`` (which the filter on ``problem``, ``where``, selects)
+    lacking a pass matrix large enough for one of the experiment's pool pairs."""
+    demands = pool_demands(experiment)
+    wanted = set(problem_ids)
+    missing: set[int] = set()
+    pairs = {(s.pool_id, s.test_pool_id) for s in experiment.strategies.all() if s.test_pool_id}
+    for solution_pool_id, test_pool_id in pairs:
+        stored = set(PassMatrix.objects.filter(
+            where, solution_pool_id=solution_pool_id, test_pool_id=test_pool_id,
+            n_solutions__gte=demands[solution_pool_id],
+            n_test_samples__gte=demands[test_pool_id],
+        ).values_list("problem_id", flat=True))
+        missing |= wanted - stored
     return missing
 
 

@@ -20,6 +20,7 @@ from django.http import Http404
 
 from strategies.metrics.stats import bootstrap_ci, holm_bonferroni, paired_comparison
 from webapp.datasets.models import Problem
+from webapp.experiments.manifest import manifest_diff
 from webapp.experiments.models import Experiment, ProblemResult, Strategy
 from webapp.experiments.queries import Figure, metric_figures
 from webapp.experiments.services import experiments_for_user
@@ -144,6 +145,7 @@ def compare_experiments(a: Experiment, b: Experiment) -> dict[str, Any]:
     out["unpaired"] = ([s for s in a.strategies.all() if s not in {p.a for p in pairs}]
                        + [s for s in b.strategies.all() if s not in {p.b for p in pairs}])
     out["a"], out["b"] = a, b
+    out["manifest_diff"] = manifest_diff(a.manifest, b.manifest)
     return out
 
 
@@ -151,6 +153,7 @@ def compare_strategies(a: Strategy, b: Strategy) -> dict[str, Any]:
     out = compare_pairs([Pair(a, b)])
     out["unpaired"] = []
     out["a"], out["b"] = a.experiment, b.experiment
+    out["manifest_diff"] = manifest_diff(a.experiment.manifest, b.experiment.manifest)
     return out
 
 

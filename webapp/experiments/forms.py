@@ -152,25 +152,30 @@ class ExperimentForm(forms.Form):
             self.fields[f"verifier__{name}"] = field
             self.verifier_fields.append(f"verifier__{name}")
 
+    def _given(self, name: str) -> Any:
+        """A field's submitted value, or its initial one on an unbound form (a form
+        prefilled from an experiment, ``lifecycle.rerun_initial``)."""
+        if self.is_bound:
+            return self.data.get(self.add_prefix(name))
+        return self.initial.get(name)
+
     def _saved_kind(self) -> str | None:
-        """The kind of the saved dataset the bound data names, if it is one of the user's."""
-        if not self.is_bound or self.data.get(self.add_prefix("dataset_source")) != "saved":
+        """The kind of the saved dataset the data names, if it is one of the user's."""
+        if self._given("dataset_source") != "saved":
             return None
         field = self.fields["dataset"]
         assert isinstance(field, forms.ModelChoiceField)
         try:
-            pk = int(self.data.get(self.add_prefix("dataset"), ""))
+            pk = int(self._given("dataset") or "")
             return str(field.queryset.get(pk=pk).kind)
         except (ValueError, Dataset.DoesNotExist):
             return None
 
     def _chosen_verifier(self) -> str:
         kind = self._saved_kind()
-        if kind == Dataset.Kind.CODE or (
-            self.is_bound and self.data.get(self.add_prefix("dataset_source")) in CODE_SOURCES
-        ):
+        if kind == Dataset.Kind.CODE or self._given("dataset_source") in CODE_SOURCES:
             return "unit_tests"  # code is judged by its tests, whatever else was picked
-        value = self.data.get(self.add_prefix("verifier")) if self.is_bound else None
+        value = self._given("verifier")
         if kind in KIND_VERIFIERS and value in (None, "", "math"):
             return KIND_VERIFIERS[kind]  # the dataset's kind sets the default
         return str(value) if value in FORM_VERIFIERS else "math"
@@ -312,6 +317,28 @@ def _choices(kind: str, names: tuple[str, ...] | None = None) -> list[tuple[str,
     picked = names or tuple(registry.names(kind))
     return [(name, f"{name.replace('_', ' ')}: {registry.get(name).description}")
             for name in picked]
+
+
+class AmendForm(forms.Form):
+    """A finished experiment's larger N; the strategies to add come as ``StrategyForm``
+    rows beside it (``lifecycle.amend_experiment`` checks the rest)."""
+
+    n_samples = forms.IntegerField(
+        label="Samples per problem (N)", min_value=1, max_value=MAX_SAMPLES,
+        help_text="Grow the pools: only the samples they lack are generated.",
+    )
+
+    def __init__(self, *args: Any, current_n: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.current_n = current_n
+        self.fields["n_samples"].initial = current_n
+
+    def clean_n_samples(self) -> int:
+        value = int(self.cleaned_data["n_samples"])
+        if value < self.current_n:
+            raise forms.ValidationError(
+                f"N can only grow: the experiment has N = {self.current_n}.")
+        return value
 
 
 class StrategyForm(forms.Form):

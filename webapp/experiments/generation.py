@@ -21,6 +21,7 @@ from strategies.verify.math import extract_answer
 from strategies.verify.result import VerifierResult
 from webapp.datasets.models import Problem
 from webapp.experiments import pools, verification
+from webapp.experiments.guard import unless_cancelled
 from webapp.experiments.models import Experiment, SamplePool
 
 
@@ -39,7 +40,13 @@ def problem_names(problem_ids: Sequence[int]) -> str:
 @dataclass(frozen=True)
 class PoolWork:
     """One (pool, problem) of a chunk: what to generate (``recipe``, ``problem``, ``n``,
-    ``seed``: what the runtime reads) and where it is stored."""
+    ``seed``, ``first``: what the runtime reads) and where it is stored, for which
+    experiment.
+
+    ``first`` is the first sample index to decode: a batchable pool grown from 16 to 64
+    holds samples 0..15 already, and a sample depends on its seed and index only, so
+    only 16..63 are decoded. Other pools decode from 0 (``first`` is 0).
+    """
 
     pool_id: int
     problem_id: int
@@ -48,6 +55,8 @@ class PoolWork:
     problem: ProblemView
     n: int
     seed: int
+    experiment_id: int
+    first: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,8 @@ class ModelWork:
     judge: Judge | None
 
 
-def _work(pool: SamplePool, problem: Any, n: int) -> PoolWork:
+def _work(experiment_id: int, pool: SamplePool, problem: Any, n: int, first: int = 0,
+          ) -> PoolWork:
     return PoolWork(
         pool_id=pool.pk,
         problem_id=problem.pk,
@@ -85,7 +95,16 @@ def _work(pool: SamplePool, problem: Any, n: int) -> PoolWork:
         # One candidate stands for a greedy pool's N (they would be identical).
         n=n,
         seed=problem_seed(pool.seed, problem.index),
+        experiment_id=experiment_id,
+        first=first if pool.recipe.batchable and not pool.recipe.is_greedy else 0,
     )
+
+
+def _first_missing(pool_id: int, problem_id: int, n: int) -> int:
+    """The lowest sample index below ``n`` not stored for the (pool, problem); ``n - 1``
+    when all are (only the completion marker is missing: one sample is decoded again)."""
+    have = pools.existing_sample_indices(pool_id, problem_id)
+    return next((i for i in range(n) if i not in have), max(0, n - 1))
 
 
 def chunk_work(
@@ -117,30 +136,39 @@ def chunk_work(
             needing = pools.problems_needing_work(pool.pk, problem_ids, n, verifiers=verifiers)
             missing = {p.pk for p in pools.problems_missing_samples(
                 pool.pk, [p.pk for p in needing], n)}
-            lacking += [_work(pool, p, n) for p in needing if p.pk in missing]
-            followups += [_work(pool, p, n) for p in needing]
+            lacking += [_work(experiment_id, pool, p, n, _first_missing(pool.pk, p.pk, n))
+                        for p in needing if p.pk in missing]
+            followups += [_work(experiment_id, pool, p, n) for p in needing]
         lacking.sort(key=lambda w: w.problem_index)
         out.append(ModelWork(model_name, tuple(lacking), tuple(followups),
                              experiment.self_eval, judge))
     return out
 
 
-def store_candidates(work: PoolWork, candidates: Sequence[Candidate]) -> None:
-    """Store the candidates of indices not stored yet and mark the problem generated for
-    ``work.n``; a scheme's self-evaluation scores (refinement's) are kept as verdicts."""
-    # The whole batch of n is drawn again so that a pool grown later (8 -> 16) keeps its
-    # first samples; indices already stored are not written again.
-    have = pools.existing_sample_indices(work.pool_id, work.problem_id)
-    ids = pools.record_samples(
-        work.pool_id, work.problem_id,
-        {i: c for i, c in enumerate(candidates) if i not in have},
-        requested=work.n,
-    )
-    if work.recipe.scheme_object.self_eval_scores:
-        verification.record_scores([
-            (ids[i], c.score) for i, c in enumerate(candidates)
-            if c.score is not None and i in ids
-        ])
+def store_candidates(work: PoolWork, candidates: Sequence[Candidate]) -> bool:
+    """Store the candidates (of indices ``work.first``, ``work.first + 1``, ...) not
+    stored yet and mark the problem generated for ``work.n``; a scheme's self-evaluation
+    scores (refinement's) are kept as verdicts. Nothing is stored once the experiment is
+    cancelled (``guard``); True when it was."""
+    # A pool that is not batchable is drawn whole again (the same seed gives the same
+    # samples), so a pool grown later keeps its first samples; indices already stored
+    # are not written again.
+    indexed = {work.first + i: c for i, c in enumerate(candidates)}
+    with unless_cancelled(work.experiment_id) as is_open:
+        if not is_open:
+            return False
+        have = pools.existing_sample_indices(work.pool_id, work.problem_id)
+        ids = pools.record_samples(
+            work.pool_id, work.problem_id,
+            {i: c for i, c in indexed.items() if i not in have},
+            requested=work.n,
+        )
+        if work.recipe.scheme_object.self_eval_scores:
+            verification.record_scores([
+                (ids[i], c.score) for i, c in indexed.items()
+                if c.score is not None and i in ids
+            ])
+    return True
 
 
 def unscored(work: PoolWork) -> list[tuple[int, str]]:
@@ -155,18 +183,25 @@ def unjudged(work: PoolWork, judge: Judge) -> list[tuple[int, str]]:
     return pools.samples_without_verdict(work.pool_id, work.problem_id, work.n, judge.key)
 
 
-def record_scores(pending: Sequence[tuple[int, str]], scores: Sequence[float]) -> None:
-    verification.record_scores(
-        [(sample_id, v) for (sample_id, _), v in zip(pending, scores, strict=True)]
-    )
+def record_scores(work: PoolWork, pending: Sequence[tuple[int, str]],
+                  scores: Sequence[float]) -> None:
+    """Store the self-evaluation scores of the work's samples (not once cancelled)."""
+    with unless_cancelled(work.experiment_id) as is_open:
+        if is_open:
+            verification.record_scores(
+                [(sample_id, v) for (sample_id, _), v in zip(pending, scores, strict=True)]
+            )
 
 
-def record_judged(judge: Judge, pending: Sequence[tuple[int, str]],
+def record_judged(work: PoolWork, judge: Judge, pending: Sequence[tuple[int, str]],
                   results: Sequence[VerifierResult]) -> None:
-    verification.record_judged(judge.key, [
-        (sample_id, extract_answer(text), result)
-        for (sample_id, text), result in zip(pending, results, strict=True)
-    ])
+    """Store the model judge's verdicts on the work's samples (not once cancelled)."""
+    with unless_cancelled(work.experiment_id) as is_open:
+        if is_open:
+            verification.record_judged(judge.key, [
+                (sample_id, extract_answer(text), result)
+                for (sample_id, text), result in zip(pending, results, strict=True)
+            ])
 
 
 __all__ = [

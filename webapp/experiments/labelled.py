@@ -11,7 +11,7 @@ from webapp.experiments.models import Experiment, Verdict
 from webapp.experiments.queries import Figure, metric_figures
 from webapp.experiments.verification import verifier_for
 from webapp.review.models import HumanLabel
-from webapp.review.services import visible_samples_q
+from webapp.review.services import label_verdict, visible_samples_q
 
 PASS, FAIL = HumanLabel.Outcome.PASS, HumanLabel.Outcome.FAIL
 
@@ -20,17 +20,25 @@ def label_agreement(experiment: Experiment) -> dict[str, Any]:
     """The team's labels on the candidates the experiment reads against the automatic
     verdicts: a 2x2 table (rows: human pass, fail; columns: verifier pass, fail; an
     execution error counts as a fail), Cohen's kappa over it (None when it has no
-    judged label or is undefined), and the labels on candidates without a verdict."""
+    judged label or is undefined), the labels on candidates without a verdict, and the
+    "answer is" labels (each counts as the pass or fail its answer gets from this
+    experiment's verifier; ``undecided`` where the verifier cannot judge one)."""
     labels = list(HumanLabel.objects.filter(
         visible_samples_q(experiment, "sample__"), experiment.problem_q("sample__problem"),
         team_id=experiment.team_id,
-    ).values_list("sample_id", "outcome"))
+    ).values_list("sample_id", "outcome", "answer", "sample__problem__answer"))
     verdicts = dict(Verdict.objects.filter(
-        sample_id__in=[pk for pk, _ in labels], verifier=verifier_for(experiment),
+        sample_id__in=[label[0] for label in labels], verifier=verifier_for(experiment),
     ).values_list("sample_id", "outcome"))
     table = [[0, 0], [0, 0]]
     unjudged = {PASS: 0, FAIL: 0}
-    for sample_id, outcome in labels:
+    undecided = 0
+    for sample_id, kind, answer, reference in labels:
+        passes = label_verdict(experiment, kind, answer, reference)
+        if passes is None:
+            undecided += 1
+            continue
+        outcome = PASS if passes else FAIL
         automatic = verdicts.get(sample_id)
         if automatic in (None, Verdict.Outcome.UNJUDGED):
             unjudged[outcome] += 1
@@ -47,6 +55,8 @@ def label_agreement(experiment: Experiment) -> dict[str, Any]:
         "pass_to_fail": table[1][0],
         "unjudged_pass": unjudged[PASS],
         "unjudged_fail": unjudged[FAIL],
+        "answers": sum(1 for label in labels if label[1] == HumanLabel.Outcome.ANSWER),
+        "undecided": undecided,
         "kappa": None if kappa is None or math.isnan(kappa) else kappa,
     }
 
@@ -57,25 +67,35 @@ def _delta(automatic: Figure, labelled: Figure) -> float | None:
     return labelled.value - automatic.value
 
 
+def _figure_names(experiment: Experiment, n: int) -> list[tuple[str, int, str]]:
+    """The figures shown automatic and with labels for a strategy reading ``n`` samples:
+    selected accuracy, sel@k of its selector at each reported k, pass@1 and coverage
+    (pass@k at the largest reported k)."""
+    ks = [k for k in experiment.k_values if k <= n]
+    top = max(ks, default=1)
+    names = [("selected_accuracy", 0, "Selected accuracy")]
+    if n > 1:
+        names += [("sel_at_k", k, f"sel@{k}") for k in ks]
+    names.append(("pass_at_k", 1, "pass@1"))
+    if top > 1:
+        names.append(("pass_at_k", top, f"pass@{top}"))
+    return names
+
+
 def labelled_figures(experiment: Experiment) -> dict[str, Any]:
-    """Per strategy, selected accuracy, pass@1 and coverage (pass@k at the largest k the
-    strategy reaches) automatic and with labels, with their differences; whether the
-    figures with labels are being recomputed; and the labels' agreement."""
+    """Per strategy, selected accuracy, sel@k at each k, pass@1 and coverage automatic
+    and with labels, with their differences; whether the figures with labels are being
+    recomputed; and the labels' agreement."""
     automatic = metric_figures(experiment)
     labelled = metric_figures(experiment, labelled=True)
     rows = []
     for strategy in experiment.strategies.all():
         auto, lab = automatic.get(strategy.pk, {}), labelled.get(strategy.pk, {})
-        top = max((k for k in experiment.k_values if k <= strategy.n), default=1)
         figures = []
-        for name, k, title in (("selected_accuracy", 0, "Selected accuracy"),
-                               ("pass_at_k", 1, "pass@1"),
-                               ("pass_at_k", top, f"pass@{top}")):
-            if (name, k) == ("pass_at_k", top) and top == 1:
-                continue
+        for name, k, title in _figure_names(experiment, strategy.n):
             a, b = auto.get((name, k), Figure(None)), lab.get((name, k), Figure(None))
-            figures.append({"title": title, "automatic": a, "labelled": b,
-                            "delta": _delta(a, b)})
+            figures.append({"key": f"{name}-{k}", "title": title, "automatic": a,
+                            "labelled": b, "delta": _delta(a, b)})
         rows.append({"strategy": strategy, "figures": figures})
     return {
         "pending": experiment.is_labelling_pending,

@@ -368,9 +368,10 @@ class Comparison(models.Model):
 
 
 class ChunkAttempt(models.Model):
-    """How many times one unit of work (a generation or verification slice) was started,
-    counted in the database so that a delivery that kills its worker cannot loop: after
-    ``STRATLAB_MAX_ATTEMPTS`` the experiment fails with the last error."""
+    """How many times one unit of work (a generation or verification slice, or the
+    metrics) was started, counted in the database so that a delivery that kills its
+    worker cannot loop: after ``STRATLAB_MAX_ATTEMPTS`` the experiment fails with the
+    last error. Its times say whether a task holds it (``experiments.recovery``)."""
 
     experiment = models.ForeignKey(
         Experiment, on_delete=models.CASCADE, related_name="chunk_attempts"
@@ -380,7 +381,12 @@ class ChunkAttempt(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
     started = models.DateTimeField(null=True, blank=True)
+    # The running delivery's heartbeat (set explicitly by every update).
     updated = models.DateTimeField(auto_now=True)
+    # When a message for it was last sent, if no delivery has begun since.
+    enqueued = models.DateTimeField(null=True, blank=True)
+    # When the last delivery ended (completed, stopped or failed); None while one runs.
+    finished = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -42,11 +42,17 @@ def pool_demands(experiment: Experiment) -> dict[int, int]:
 def done_problems(pool_id: int, problem_ids: Sequence[int], n: int) -> set[int]:
     """Problems of the slice generated for a request of ``n``: a completion marker covers
     ``n`` and its samples are still stored (a variable-size scheme may hold fewer than n)."""
+    return done_where(pool_id, Q(problem_id__in=problem_ids), n)
+
+
+def done_where(pool_id: int, where: Q, n: int) -> set[int]:
+    """``done_problems`` for the problems a filter on ``problem`` selects (such as
+    ``experiment.problem_q()``: all of an experiment's, without listing their ids)."""
     markers = PoolProblem.objects.filter(
-        pool_id=pool_id, problem_id__in=problem_ids, n_requested__gte=n
+        where, pool_id=pool_id, n_requested__gte=n
     ).values_list("problem_id", "n_done")
     stored = dict(
-        Sample.objects.filter(pool_id=pool_id, problem_id__in=problem_ids, index__lt=n)
+        Sample.objects.filter(where, pool_id=pool_id, index__lt=n)
         .values("problem_id")
         .annotate(c=Count("id"))
         .values_list("problem_id", "c")
@@ -70,10 +76,16 @@ def problems_lacking_verdicts(
     pool_id: int, problem_ids: Sequence[int], n: int, verifier: str
 ) -> set[int]:
     """Problems of the slice with a sample among 0..n-1 that has no ``verifier`` verdict."""
+    return lacking_verdicts_where(pool_id, Q(problem_id__in=problem_ids), n, verifier)
+
+
+def lacking_verdicts_where(pool_id: int, where: Q, n: int, verifier: str) -> set[int]:
+    """``problems_lacking_verdicts`` for the problems a filter on ``problem`` selects."""
     return set(
-        Sample.objects.filter(pool_id=pool_id, problem_id__in=problem_ids, index__lt=n)
+        Sample.objects.filter(where, pool_id=pool_id, index__lt=n)
         .exclude(verdicts__verifier=verifier)
         .values_list("problem_id", flat=True)
+        .distinct()
     )
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from django.http import Http404
+from django.utils.http import urlencode
 
 from strategies.verify.normalize import canonical_answer
 from webapp.datasets.models import Problem
@@ -194,6 +199,47 @@ def _test_views(strategies: list[Strategy], problem: Problem) -> list[dict[str, 
     return list(views.values())
 
 
+#: Candidates of one answer group per page of the problem page; "more" asks for the next.
+GROUP_PAGE = 20
+#: Candidate texts a pool's column renders at first, over all its groups (each group
+#: shows its first page while this lasts); the groups after it show their heading and a
+#: link, so a pool of 1,000 never puts 1,000 outputs in one response.
+COLUMN_TEXTS = 60
+#: Answers the histogram of a pool lists; the rest are summed in one row.
+HISTOGRAM_ROWS = 25
+
+
+@dataclass(frozen=True)
+class GroupPage:
+    """One page of one answer group of one pool: ``?pool=<id>&group=<n>&page=<p>``
+    (``group`` counts the pool's groups from 1, in the order the page lists them)."""
+
+    pool_id: int
+    group: int
+    page: int
+
+    PARAMS = ("pool", "group", "page")
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> GroupPage | None:
+        """The page asked for, None when none is; a malformed one is 404 (a broken link)."""
+        if not any(params.get(name) for name in cls.PARAMS):
+            return None
+        try:
+            pool_id, group, page = (int(params.get(name) or "1") for name in cls.PARAMS)
+        except ValueError as exc:
+            raise Http404("No such page of candidates") from exc
+        if min(pool_id, group, page) < 1:
+            raise Http404("No such page of candidates")
+        return cls(pool_id, group, page)
+
+    def query(self, params: Mapping[str, str]) -> str:
+        """The page's query string, keeping the other parameters (the review filter)."""
+        kept = {k: v for k, v in params.items() if k not in self.PARAMS and k != "diff"}
+        return urlencode({**kept, "pool": self.pool_id, "group": self.group,
+                          "page": self.page})
+
+
 def _clusters(candidates: list[dict[str, Any]], readers: list[dict[str, Any]],
               reference_key: str | None, is_code: bool) -> list[dict[str, Any]]:
     """The pool's candidates grouped by answer: each cluster with its count, share and
@@ -230,14 +276,68 @@ def _clusters(candidates: list[dict[str, Any]], readers: list[dict[str, Any]],
     clusters.sort(key=lambda c: (c["is_pending"], c["key"] is None, -c["count"]))
     for number, cluster in enumerate(clusters, start=1):
         cluster["name"] = f"program {number}" if is_code and cluster["key"] else None
+        cluster["number"] = number
     return clusters
 
 
-def problem_columns(experiment: Experiment, problem: Problem) -> list[dict[str, Any]]:
+def _paginate(pool_id: int, clusters: list[dict[str, Any]], asked: GroupPage | None,
+              params: Mapping[str, str]) -> None:
+    """Choose which candidates of each group the page shows (``shown``): the asked page
+    of the asked group; the first page of the others while ``COLUMN_TEXTS`` lasts, and
+    none after it (a link shows them). Each group gets its links to the next page (and,
+    past the first, back to the first)."""
+    budget = COLUMN_TEXTS
+    for cluster in clusters:
+        count = cluster["count"]
+        pages = math.ceil(count / GROUP_PAGE)
+        if asked is not None and asked.pool_id == pool_id and asked.group == cluster["number"]:
+            page = min(asked.page, pages)
+        else:
+            page = 1 if budget > 0 else 0
+        start = (page - 1) * GROUP_PAGE if page else 0
+        shown = cluster["candidates"][start:start + GROUP_PAGE] if page else []
+        budget -= len(shown)
+        upcoming = page + 1 if page < pages else None
+
+        def link(number: int, cluster: dict[str, Any] = cluster) -> str:
+            return GroupPage(pool_id, cluster["number"], number).query(params)
+
+        cluster.update(
+            page=page, pages=pages, shown=shown, start=start + 1, end=start + len(shown),
+            next_query=link(upcoming) if upcoming else "",
+            next_count=min(GROUP_PAGE, count - page * GROUP_PAGE) if upcoming else 0,
+            remaining=count - start - len(shown),
+            first_query=link(1) if page > 1 else "",
+        )
+
+
+def _load_texts(candidates: list[dict[str, Any]]) -> None:
+    """Read the output of the candidates the page shows (the others stay unread), with
+    the collapsed preview of a long one."""
+    texts = dict(Sample.objects.filter(pk__in=[c["sample"].pk for c in candidates])
+                 .values_list("pk", "text"))
+    for candidate in candidates:
+        text = texts[candidate["sample"].pk]
+        candidate["sample"].text = text
+        candidate["preview"] = _preview(text)
+        candidate["lines"] = text.count("\n") + 1
+
+
+def shown_candidates(columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The candidates the page renders, over every column and group."""
+    return [c for column in columns for cl in column["clusters"] for c in cl["shown"]]
+
+
+def problem_columns(experiment: Experiment, problem: Problem, asked: GroupPage | None = None,
+                    params: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """One column per sample pool for one problem: its candidates grouped by extracted
     answer (clusters with count and share, largest first, "no answer" last), with the
     strategies reading the pool marked on the candidates they selected and the answers
-    they tied on."""
+    they tied on. Each group shows a page of its candidates (``_paginate``; ``asked``
+    names the page wanted of one group, ``params`` the query its links keep); only the
+    shown candidates' outputs are read. A page of a pool or group the problem does not
+    have is 404."""
+    params = params or {}
     verifier = verifier_for(experiment)
     is_code = experiment.verifier in CODE_VERIFIERS
     reference_key = None if is_code else _cluster_key(problem.answer, is_code=False)
@@ -254,7 +354,7 @@ def problem_columns(experiment: Experiment, problem: Problem) -> list[dict[str, 
         size = max(s.n for s in strategies)
         samples = list(
             Sample.objects.filter(pool_id=pool_id, problem=problem, index__lt=size)
-            .order_by("index")
+            .defer("text").order_by("index")
         )
         verdicts = {
             v.sample_id: v
@@ -278,8 +378,6 @@ def problem_columns(experiment: Experiment, problem: Problem) -> list[dict[str, 
                 "sample": sample,
                 "verdict": verdict,
                 "key": _cluster_key(answer, is_code),
-                "preview": _preview(sample.text),
-                "lines": sample.text.count("\n") + 1,
                 "selected_by": selected_by,
                 "is_selected": bool(selected_by),
                 "read_by": [s.label for s in strategies if sample.index < s.n],
@@ -290,10 +388,12 @@ def problem_columns(experiment: Experiment, problem: Problem) -> list[dict[str, 
                 ],
             })
         clusters = _clusters(candidates, readers, reference_key, is_code)
+        _paginate(pool_id, clusters, asked, params)
         for reader in readers:
             chosen = reader["result"].selected_index if reader["result"] else None
             reader["selected"] = next(
                 (c for c in candidates if c["sample"].index == chosen), None)
+            reader["selected_query"] = _page_of(pool_id, clusters, reader["selected"], params)
         columns.append({
             "pool": strategies[0].pool,
             "name": names[pool_id],
@@ -303,5 +403,35 @@ def problem_columns(experiment: Experiment, problem: Problem) -> list[dict[str, 
             "tests": tests,
             "candidates": candidates,
             "clusters": clusters,
+            "histogram": clusters[:HISTOGRAM_ROWS],
+            "histogram_rest": _rest(clusters[HISTOGRAM_ROWS:]),
         })
+    if asked is not None and not any(
+            column["pool"].pk == asked.pool_id and asked.group <= len(column["clusters"])
+            for column in columns):
+        raise Http404("No such group of candidates on this problem")
+    _load_texts(shown_candidates(columns))
     return columns
+
+
+def _rest(clusters: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The histogram's last row: the answers past ``HISTOGRAM_ROWS``, summed."""
+    if not clusters:
+        return None
+    return {"answers": len(clusters), "count": sum(c["count"] for c in clusters),
+            "percent": round(100 * sum(c["share"] for c in clusters))}
+
+
+def _page_of(pool_id: int, clusters: list[dict[str, Any]], candidate: dict[str, Any] | None,
+             params: Mapping[str, str]) -> str:
+    """The query of the group page that shows ``candidate``, or "" when this page
+    already shows it (or there is none)."""
+    if candidate is None:
+        return ""
+    for cluster in clusters:
+        if any(c is candidate for c in cluster["shown"]):
+            return ""
+        if any(c is candidate for c in cluster["candidates"]):
+            position = next(i for i, c in enumerate(cluster["candidates"]) if c is candidate)
+            return GroupPage(pool_id, cluster["number"], position // GROUP_PAGE + 1).query(params)
+    return ""

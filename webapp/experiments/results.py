@@ -7,9 +7,11 @@ strategies that read the same samples of it. Rewriting a strategy's results repl
 whole inside one transaction, so a redelivered metrics task leaves exactly one copy.
 
 The figures with a team's human labels (``compute_labelled_results``) are the same
-selection and accuracy figures with each labelled candidate's verdict (and answer, where
-the label gives one) in place of the automatic one, stored as ``Metric`` rows with
-``labelled=True`` beside the automatic rows, which stay as they are.
+selection and accuracy figures (pass@k, pass^k, sel@k of the strategy's selector at each
+k, selected accuracy, oracle gap), computed by the same code with each labelled
+candidate's verdict (and answer, where the label gives one) in place of the automatic
+one, stored as ``Metric`` rows with ``labelled=True`` beside the automatic rows, which
+stay as they are.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from strategies.select.base import Selection, answer_groups, selection_credit
 from strategies.types import Candidate
 from webapp.datasets.models import Dataset
 from webapp.experiments.code_verification import matrix_view, strategy_matrices
+from webapp.experiments.guard import unless_cancelled
 from webapp.experiments.models import (
     Comparison,
     Experiment,
@@ -59,19 +62,20 @@ from webapp.experiments.selection import (
 )
 from webapp.experiments.verification import scoring_verifier, verifier_for
 from webapp.review.models import HumanLabel
-from webapp.review.services import visible_samples_q
+from webapp.review.services import label_verdict, visible_samples_q
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
 BOOTSTRAP_RESAMPLES = 2000
 # Resamples of the paired test of each strategy against the first one.
 COMPARISON_RESAMPLES = 5000
-# The figures recomputed with human labels; the others (diversity, cost) do not depend on
-# verdicts, and sel@k's closed forms read the reference answer rather than the verdicts.
-LABELLED_METRICS = ("pass_at_k", "pass_hat_k", "selected_accuracy", "oracle_gap")
+# The figures recomputed with human labels; the others (diversity, cost, the coverage
+# fit) do not depend on verdicts or are not worth a second fit.
+LABELLED_METRICS = ("pass_at_k", "pass_hat_k", "sel_at_k", "selected_accuracy", "oracle_gap")
 
-#: A team's label on a sample: (passes, the answer it gives or None to keep the extracted one).
-Labels = dict[int, tuple[bool, str | None]]
+#: A team's label on a sample: (passes, or None to keep the automatic verdict; the answer
+#: it gives, or None to keep the extracted one).
+Labels = dict[int, tuple[bool | None, str | None]]
 
 
 @dataclass
@@ -170,6 +174,7 @@ def load_samples(experiment: Experiment, pool_id: int, n: int,
                   .values_list("sample_id", "score"))
     by_problem: dict[int, list[Candidate]] = defaultdict(list)
     seconds: dict[int, list[float]] = defaultdict(list)
+    labelled: set[int] = set()
     samples = Sample.objects.filter(
         experiment.problem_q(), pool_id=pool_id, index__lt=n,
     ).order_by("problem_id", "index").values_list(
@@ -180,8 +185,10 @@ def load_samples(experiment: Experiment, pool_id: int, n: int,
         is_correct = (None if outcome in (None, Verdict.Outcome.UNJUDGED)
                       else outcome == Verdict.Outcome.PASS)
         if labels and pk in labels:
-            is_correct, labelled_answer = labels[pk]
+            labelled_correct, labelled_answer = labels[pk]
+            is_correct = is_correct if labelled_correct is None else labelled_correct
             answer = answer if labelled_answer is None else labelled_answer
+            labelled.add(problem_id)
         by_problem[problem_id].append(Candidate(
             text=text, answer=answer, is_correct=is_correct,
             score=scores.get(pk, score), prompt_tokens=prompt, generated_tokens=generated,
@@ -190,7 +197,7 @@ def load_samples(experiment: Experiment, pool_id: int, n: int,
         seconds[problem_id].append(spent)
     code = experiment.dataset.kind == Dataset.Kind.CODE
     pools = [
-        ProblemPool(pk, index, gold, by_problem[pk], code=code)
+        ProblemPool(pk, index, gold, by_problem[pk], code=code, labelled=pk in labelled)
         for pk, index, gold in experiment.problems.order_by("index").values_list(
             "pk", "index", "answer")
         if by_problem.get(pk)
@@ -254,10 +261,12 @@ def compute_strategy_results(strategy: Strategy, k_values: list[int],
                              embed: Embedder | None = None,
                              data: PoolSamples | None = None) -> list[ProblemResult]:
     """Select and measure one strategy, replacing its stored results and automatic
-    figures; returns its per-problem results."""
+    figures (not once the experiment is cancelled); returns its per-problem results."""
     data = data or load_samples(strategy.experiment, strategy.pool_id, strategy.n)
     results, out = measure_strategy(strategy, k_values, embed, data)
-    with transaction.atomic():
+    with unless_cancelled(strategy.experiment_id) as is_open:
+        if not is_open:
+            return results
         strategy.results.all().delete()
         strategy.metrics.filter(labelled=False).delete()
         ProblemResult.objects.bulk_create(results)
@@ -269,15 +278,16 @@ def measure_strategy(strategy: Strategy, k_values: list[int], embed: Embedder | 
                      data: PoolSamples, labelled: bool = False,
                      ) -> tuple[list[ProblemResult], MetricRows]:
     """The strategy's per-problem results and figures, unsaved. ``labelled`` figures
-    (candidates read with human labels) are only ``LABELLED_METRICS``."""
+    (candidates read with human labels) are only ``LABELLED_METRICS``: sel@k goes through
+    the same selector paths and seeded subsets, so a problem no label touches gets the
+    very value it has without labels."""
     select, config = selector_for(strategy)
     pools = with_matrices(strategy, data.pools)
     size = max((len(p.candidates) for p in pools), default=0)
     route = None if strategy.test_pool_id is not None else batch_route(
         strategy.selector, config, size)
     selections = select_pools(strategy, pools, select, config, route, data.arrays)
-    sel_at_k: list[dict[int, float]] = [{} for _ in pools] if labelled else sel_at_k_pools(
-        strategy, pools, k_values, select, config, route, data.arrays)
+    sel_at_k = sel_at_k_pools(strategy, pools, k_values, select, config, route, data.arrays)
     seed = strategy.experiment.seed
     out = MetricRows(labelled=labelled)
     results: list[ProblemResult] = []
@@ -355,7 +365,7 @@ def measure_strategy(strategy: Strategy, k_values: list[int], embed: Embedder | 
 def compute_results(experiment_id: int, embed: Embedder | None = None) -> None:
     """Select and measure every strategy of the experiment, then compare each with the
     first. Strategies that read the same samples (pool and n) share their loading and the
-    pool's own figures."""
+    pool's own figures. A cancelled experiment's figures are not stored (``guard``)."""
     experiment = Experiment.objects.select_related("dataset").get(pk=experiment_id)
     strategies = list(experiment.strategies.select_related("experiment__dataset"))
     readers = Counter((s.pool_id, s.n) for s in strategies)
@@ -373,7 +383,9 @@ def compute_results(experiment_id: int, embed: Embedder | None = None) -> None:
         if not readers[key]:
             del shared[key]  # its last reader is done: free the candidates
     rows = comparison_rows(strategies, credits, experiment.seed)
-    with transaction.atomic():
+    with unless_cancelled(experiment_id) as is_open:
+        if not is_open:
+            return
         Comparison.objects.filter(strategy__experiment=experiment).delete()
         Comparison.objects.bulk_create(rows)
 
@@ -414,13 +426,15 @@ def comparison_rows(strategies: Sequence[Strategy], credits: dict[int, dict[int,
 
 
 def team_labels(experiment: Experiment) -> Labels:
-    """The experiment's team's labels on the candidates it reads."""
+    """The experiment's team's labels on the candidates it reads: whether each makes its
+    candidate right here (``label_verdict``; a stated answer is judged by this
+    experiment's verifier) and the answer it gives."""
     return {
-        sample_id: (outcome == HumanLabel.Outcome.PASS, answer or None)
-        for sample_id, outcome, answer in HumanLabel.objects.filter(
+        sample_id: (label_verdict(experiment, outcome, answer, reference), answer or None)
+        for sample_id, outcome, answer, reference in HumanLabel.objects.filter(
             visible_samples_q(experiment, "sample__"), experiment.problem_q("sample__problem"),
             team_id=experiment.team_id,
-        ).values_list("sample_id", "outcome", "answer")
+        ).values_list("sample_id", "outcome", "answer", "sample__problem__answer")
     }
 
 

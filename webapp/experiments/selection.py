@@ -23,7 +23,7 @@ from strategies.metrics.majk import answer_counts, majority_at_k
 from strategies.metrics.passk import pass_at_k
 from strategies.metrics.selk import best_of_n_curve, sel_at_k
 from strategies.select import batch
-from strategies.select.base import Selection, selection_credit
+from strategies.select.base import Selection, answer_groups, selection_credit
 from strategies.types import Candidate
 from webapp.experiments.models import Strategy
 
@@ -38,7 +38,9 @@ BATCH_CELLS = 1 << 22
 class ProblemPool:
     """One problem's candidates for a strategy. A code problem (``code``) is judged by
     its unit tests rather than a gold answer; CodeT and B4 get the pass matrix of the
-    candidates that executed (``matrix``) and those candidates' indices (``executed``)."""
+    candidates that executed (``matrix``) and those candidates' indices (``executed``).
+    ``labelled``: a human label set a candidate's verdict or answer, so verdicts, not the
+    gold answer, say which answers are right."""
 
     problem_id: int
     index: int
@@ -47,6 +49,7 @@ class ProblemPool:
     code: bool = False
     matrix: np.ndarray | None = None
     executed: list[int] = field(default_factory=list)
+    labelled: bool = False
 
     @property
     def judged(self) -> bool:
@@ -203,6 +206,8 @@ def closed_form_sel_at_k(strategy: Strategy, pool: ProblemPool,
         return {k: float(correct.mean()) for k in ks}
     if strategy.selector == "oracle":
         return {k: pass_at_k(n, int(correct.sum()), k) for k in ks}
+    if strategy.selector == "majority" and not pool.code and pool.labelled:
+        return majority_at_k_by_verdicts(pool, ks)
     if strategy.selector == "majority" and not pool.code:
         counts = answer_counts([c.answer for c in pool.candidates], pool.gold)
         return {k: majority_at_k(counts.c_star, counts.others, counts.n_none, n, k) for k in ks}
@@ -213,6 +218,36 @@ def closed_form_sel_at_k(strategy: Strategy, pool: ProblemPool,
         curve = best_of_n_curve(np.array([scores]), correct[None, :], ks)
         return {k: float(curve[k][0]) for k in ks}
     return None
+
+
+def majority_at_k_by_verdicts(pool: ProblemPool, ks: Sequence[int]) -> dict[int, float] | None:
+    """maj@k where the verdicts, not the gold answer, say which answers are right (a
+    human label passed a candidate whose answer differs from the reference, or failed
+    one that matches it): the chance that each right answer group wins a random k-subset,
+    ties split, summed over the right groups. Exact while each group's candidates agree;
+    ``None`` (resample) when they do not, since then the vote's credit depends on which
+    member of the winning group comes first in the subset.
+    """
+    n = len(pool.candidates)
+    groups = answer_groups(pool.candidates)[0]
+    counts = np.bincount(groups[groups >= 0], minlength=int(groups.max(initial=-1)) + 1)
+    correct = pool.correct
+    right = []
+    for g in range(len(counts)):
+        members = correct[groups == g]
+        if members.any() != members.all():
+            return None
+        if members.all():
+            right.append(g)
+    n_none = int((groups < 0).sum())
+    out = {}
+    for k in (k for k in ks if k <= n):
+        out[k] = float(sum(
+            majority_at_k(int(counts[g]), [int(c) for h, c in enumerate(counts) if h != g],
+                          n_none, n, k)
+            for g in right
+        ))
+    return out
 
 
 def _subsets(rng: np.random.Generator, n: int, k: int) -> np.ndarray:

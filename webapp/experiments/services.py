@@ -19,8 +19,9 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from strategies.recipe import generated_tests_recipe
-from webapp import queue
+from webapp.experiments import chunks
 from webapp.experiments.code_verification import missing_matrices
+from webapp.experiments.manifest import record_submitted
 from webapp.experiments.models import (
     Experiment,
     ExperimentProblem,
@@ -34,7 +35,7 @@ from webapp.experiments.pools import (
     generation_totals,
     pool_demands,
 )
-from webapp.experiments.specs import ExperimentSpec
+from webapp.experiments.specs import ExperimentSpec, StrategySpec
 from webapp.experiments.subsets import choose_problems
 from webapp.experiments.verification import verifier_for
 from webapp.teams.models import Team
@@ -104,34 +105,41 @@ def submit_experiment(
                 [ExperimentProblem(experiment=experiment, problem_id=pk) for pk in chosen],
                 batch_size=2000,
             )
-        test_pool = None
-        for position, row in enumerate(rows):
-            recipe = row.recipe(spec.model_name, spec.n_samples, spec.max_new_tokens, spec.seed)
-            if row.uses_generated_tests and test_pool is None:
-                test_pool = ensure_pool(generated_tests_recipe(
-                    model=spec.model_name, max_new_tokens=spec.max_new_tokens, seed=spec.seed
-                ))
-            Strategy.objects.create(
-                experiment=experiment,
-                position=position,
-                label=row.label or row.default_label(),
-                prompt_scheme=row.prompt_scheme,
-                prompt_config=dict(row.prompt_config),
-                # A beam row's sampling settings do not apply: store the pool's.
-                temperature=recipe.decoding.temperature,
-                top_p=recipe.decoding.top_p,
-                top_k=recipe.decoding.top_k,
-                sampling={} if row.is_beam else dict(row.sampling),
-                selector=row.selector,
-                selector_config=dict(row.selector_config),
-                n=recipe.pool_size(spec.n_samples),
-                pool=ensure_pool(recipe),
-                test_pool=test_pool if row.uses_generated_tests else None,
-                test_n=row.test_pool_size(),
-            )
+        add_strategies(experiment, rows)
+        record_submitted(experiment)
         experiment_id = experiment.pk
         transaction.on_commit(lambda: enqueue_experiment(experiment_id))
     return experiment
+
+
+def add_strategies(experiment: Experiment, rows: Sequence[StrategySpec], *,
+                   start: int = 0) -> None:
+    """Store strategy rows (already ``for_experiment``-checked) at positions from ``start``,
+    each pointing at the pool of its recipe, created on first use."""
+    n_samples, max_new_tokens = experiment.n_samples, experiment.max_new_tokens
+    for position, row in enumerate(rows, start=start):
+        recipe = row.recipe(experiment.model_name, n_samples, max_new_tokens, experiment.seed)
+        test_pool = ensure_pool(generated_tests_recipe(
+            model=experiment.model_name, max_new_tokens=max_new_tokens, seed=experiment.seed
+        )) if row.uses_generated_tests else None
+        Strategy.objects.create(
+            experiment=experiment,
+            position=position,
+            label=row.label or row.default_label(),
+            prompt_scheme=row.prompt_scheme,
+            prompt_config=dict(row.prompt_config),
+            # A beam row's sampling settings do not apply: store the pool's.
+            temperature=recipe.decoding.temperature,
+            top_p=recipe.decoding.top_p,
+            top_k=recipe.decoding.top_k,
+            sampling={} if row.is_beam else dict(row.sampling),
+            selector=row.selector,
+            selector_config=dict(row.selector_config),
+            n=recipe.pool_size(n_samples),
+            pool=ensure_pool(recipe),
+            test_pool=test_pool,
+            test_n=row.test_pool_size(),
+        )
 
 
 def chunk_size(demanded: Sequence[tuple[SamplePool, int]]) -> int:
@@ -153,20 +161,29 @@ def model_choices() -> list[tuple[str, str]]:
     return catalogue_choices(settings.STRATLAB_EXTRA_MODELS)
 
 
-def enqueue_experiment(experiment_id: int) -> None:
-    """Send one generation task per (model, slice of problems), covering every pool of
-    that model, so that the pools' samples share the engine's batches."""
-    experiment = Experiment.objects.get(pk=experiment_id)
+def generation_chunks(experiment: Experiment) -> list[chunks.Chunk]:
+    """The experiment's generation chunks: one per (model, slice of problems), covering
+    every pool of that model, so that the pools' samples share the engine's batches.
+    The reconciler (``recovery``) rebuilds the same list to find what is missing."""
     demands = pool_demands(experiment)
     pools = SamplePool.objects.in_bulk(list(demands))
     by_model: dict[str, list[list[int]]] = {}
     for pool_id, n in demands.items():
         by_model.setdefault(pools[pool_id].model_name, []).append([pool_id, n])
+    out = []
+    for demanded in by_model.values():
+        size = chunk_size([(pools[pool_id], n) for pool_id, n in demanded])
+        out += [chunks.Chunk.generate(demanded, problems)
+                for problems in problem_chunks(experiment, size)]
+    return out
+
+
+def enqueue_experiment(experiment_id: int) -> None:
+    """Send the experiment's generation chunks (``generation_chunks``), each recorded in
+    its ``ChunkAttempt`` row with a fresh budget of attempts."""
+    experiment = Experiment.objects.get(pk=experiment_id)
     try:
-        for demanded in by_model.values():
-            size = chunk_size([(pools[pool_id], n) for pool_id, n in demanded])
-            for chunk in problem_chunks(experiment, size):
-                queue.send(queue.GENERATE_CHUNK, experiment_id, demanded, chunk)
+        chunks.send(experiment_id, generation_chunks(experiment), timezone.now(), fresh=True)
     except OperationalError as exc:
         fail_experiment(experiment_id, f"Could not reach the task broker (Redis): {exc}")
 

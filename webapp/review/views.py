@@ -82,6 +82,7 @@ def _candidate(request: HttpRequest, experiment: Experiment, problem: Problem, s
     if _is_htmx(request):
         if with_comments:
             context.update(queries.problem_comments(experiment, problem), oob=True)
+        context["mark_oob"] = True
         return render(request, "review/partials/candidate-review.html", context)
     return render(request, "review/form-page.html", {**context, "fragment": "candidate"},
                   status=status)
@@ -96,9 +97,11 @@ def _container(request: HttpRequest, experiment: Experiment, problem: Problem,
 
 
 def _comment_for(experiment: Experiment, problem: Problem, comment_pk: int) -> Comment:
+    """The team's comment, if this problem page shows it (from whichever experiment)."""
     comment = (
-        Comment.objects.filter(pk=comment_pk, experiment=experiment, problem=problem)
-        .select_related("experiment__team", "sample").first()
+        Comment.objects.filter(services.team_comments_q(experiment), pk=comment_pk,
+                               problem=problem)
+        .select_related("team", "sample").first()
     )
     if comment is None:
         raise Http404("No such comment")

@@ -62,7 +62,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
 class Request:
     """One prompt (already rendered) to continue ``n`` times with one processor and seed.
 
-    ``greedy`` takes the argmax of the raw logits (the processor is ignored).
+    ``greedy`` takes the argmax of the raw logits (the processor is ignored). ``first``
+    skips samples ``0..first-1`` (stored already): only ``first..n-1`` are decoded, the
+    same as in a request from 0, since a sample depends on its seed and index only.
     """
 
     prompt_text: str
@@ -72,10 +74,14 @@ class Request:
     seed: int
     max_new_tokens: int
     stop_strings: tuple[str, ...] = ()
+    first: int = 0
 
     def __post_init__(self) -> None:
         if self.n < 1:
             raise ValueError(f"n must be at least 1, got {self.n}")
+        if not 0 <= self.first < (1 if self.greedy else self.n):
+            raise ValueError(f"first must be in [0, {self.n}) and 0 when greedy, "
+                             f"got {self.first}")
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
 

@@ -38,6 +38,10 @@ class Job(Protocol):
     def n(self) -> int: ...
     @property
     def seed(self) -> int: ...
+    @property
+    def first(self) -> int:
+        """The first sample index to decode (the ones below are stored already)."""
+        ...
 
 
 J = TypeVar("J", bound=Job)
@@ -108,7 +112,7 @@ class ChunkRunner:
         groups: list[list[tuple[J, schemes.SampleJob]]] = []
         rows = 0
         for job in jobs:
-            sample_job = schemes.sample_job(**self._inputs(job))
+            sample_job = schemes.sample_job(**self._inputs(job), first=job.first)
             if not groups or rows + sample_job.rows() > self.max_batch_rows:
                 groups.append([])
                 rows = 0
@@ -119,8 +123,9 @@ class ChunkRunner:
     def run(
         self, jobs: Sequence[J], *, keep_going: Callable[[], bool] = lambda: True
     ) -> Iterator[tuple[J, list[Candidate]]]:
-        """Each job with its candidates, a batch at a time; stops early when
-        ``keep_going()`` turns false between batches; ``GenerationError`` on failure."""
+        """Each job with its candidates (of indices ``job.first`` on), a batch at a time;
+        stops early when ``keep_going()`` turns false between batches;
+        ``GenerationError`` on failure."""
         together = [job for job in jobs if job.recipe.batchable]
         alone = [job for job in jobs if not job.recipe.batchable]
         engine = {"max_batch_rows": self.max_batch_rows,
@@ -151,7 +156,7 @@ class ChunkRunner:
                 raise GenerationError(
                     f"Generation failed on {problem_names([job])}: {exc}"
                 ) from exc
-            yield job, candidates
+            yield job, candidates[job.first:]
 
     def self_eval(self, job: Job, texts: Sequence[str]) -> list[float]:
         """The model's self-evaluation score of each of the problem's responses."""

@@ -119,7 +119,8 @@ def generate_batch(
     speculative_tokens: int = 0,
     draft: LoadedModel | None = None,
 ) -> list[list[Candidate]]:
-    """Samples of every request (a list per request, in order), decoded in shared batches.
+    """Samples of every request (a list per request, in order: its samples ``first`` to
+    ``n - 1``), decoded in shared batches.
 
     Requests are packed in order into batches of at most ``max_batch_rows`` rows (a
     request with more samples is split over batches). With ``speculative_tokens`` > 0, a
@@ -152,7 +153,8 @@ def generate_batch(
         )
     budget = Budget(rows=max_batch_rows)
     with torch.inference_mode():
-        batches = plan([Part(i, 0, job.rows) for i, job in enumerate(jobs)], max_batch_rows)
+        batches = plan([Part(i, job.request.first, job.rows) for i, job in enumerate(jobs)],
+                       max_batch_rows)
         done = 0
         while done < len(batches):
             batch = batches[done]
@@ -210,9 +212,10 @@ def _share_seconds(jobs: list[Job], batch: list[Part], seconds: float) -> None:
 
 
 def _samples(loaded: LoadedModel, job: Job) -> list[Candidate]:
-    """The finished samples of a job (a greedy job's one row repeated ``n`` times)."""
+    """The finished samples of a job from its request's ``first`` on (a greedy job's one
+    row repeated ``n`` times)."""
     out: list[Candidate] = []
-    for i in range(job.rows):
+    for i in range(job.request.first, job.rows):
         text = loaded.tokenizer.decode(job.tokens[i], skip_special_tokens=True)
         if job.finish[i] == "stop":
             cut = find_stop(text, job.stops)

@@ -54,7 +54,8 @@ if TYPE_CHECKING:
 class SampleJob:
     """N samples of one user prompt under one decoding configuration and seed.
 
-    A greedy configuration decodes one sample (the N would be identical).
+    A greedy configuration decodes one sample (the N would be identical). ``first``
+    skips the samples below it (a pool grown from 16 to 64 decodes 16..63 only).
     """
 
     user_text: str
@@ -62,10 +63,11 @@ class SampleJob:
     n: int
     seed: int
     stop_strings: tuple[str, ...] = ()
+    first: int = 0
 
     def rows(self) -> int:
         """Rows the job takes in a batch."""
-        return 1 if self.decoding.is_greedy else self.n
+        return 1 if self.decoding.is_greedy else self.n - self.first
 
 
 def _requests(
@@ -76,7 +78,8 @@ def _requests(
     A temperature mix is one request per temperature: temperature ``j`` fills indices
     ``j, j + len(mix), ...`` with seed ``stable_seed(seed, j)``. Requests with the same
     decoding configuration share one processor object (``processors``), so the engine
-    chooses their rows' tokens in one call.
+    chooses their rows' tokens in one call. Indices below ``job.first`` are skipped
+    (the request's own ``first``), except in a greedy request's single row.
     """
     prompt = loaded.render_prompt(job.user_text)
     decoding = job.decoding
@@ -92,22 +95,23 @@ def _requests(
         ]
     else:
         groups = [(decoding, job.seed, list(range(1 if decoding.is_greedy else job.n)))]
-    return [
-        (
-            Request(
-                prompt_text=prompt,
-                n=len(indices),
-                processor=None if group.is_greedy else _shared_processor(processors, group),
-                greedy=group.is_greedy,
-                seed=seed,
-                max_new_tokens=group.max_new_tokens,
-                stop_strings=job.stop_strings,
-            ),
-            indices,
+    out = []
+    for group, seed, indices in groups:
+        skip = 0 if group.is_greedy else sum(1 for i in indices if i < job.first)
+        if skip == len(indices):
+            continue
+        request = Request(
+            prompt_text=prompt,
+            n=len(indices),
+            processor=None if group.is_greedy else _shared_processor(processors, group),
+            greedy=group.is_greedy,
+            seed=seed,
+            max_new_tokens=group.max_new_tokens,
+            stop_strings=job.stop_strings,
+            first=skip,
         )
-        for group, seed, indices in groups
-        if indices
-    ]
+        out.append((request, indices[skip:]))
+    return out
 
 
 def _shared_processor(
@@ -126,7 +130,8 @@ def sample_many(
     speculative_tokens: int = 0,
     draft: LoadedModel | None = None,
 ) -> list[list[Candidate]]:
-    """The samples of every job, all decoded in shared batches of the engine.
+    """The samples of every job (from its ``first`` on), all decoded in shared batches
+    of the engine.
 
     Jobs may mix prompts, samplers and seeds (e.g. a top-H and a min-p pool of the
     same problems); each job's samples equal those it gets decoded alone.
@@ -143,7 +148,7 @@ def sample_many(
     )
     out: list[list[Candidate]] = []
     position = 0
-    for requests in planned:
+    for job, requests in zip(jobs, planned, strict=True):
         by_index: dict[int, Candidate] = {}
         for _, indices in requests:
             samples = generated[position]
@@ -157,7 +162,7 @@ def sample_many(
                     finish_reason=s.finish_reason,
                     seconds=s.seconds,
                 )
-        out.append([by_index[i] for i in sorted(by_index)])
+        out.append([by_index[i] for i in sorted(by_index) if i >= job.first])
     return out
 
 
@@ -400,17 +405,19 @@ def sample_job(
     problem_metadata: Mapping[str, Any] | None = None,
     stop_strings: Sequence[str] = (),
     recipe: PoolRecipe | None = None,
+    first: int = 0,
 ) -> SampleJob:
     """One problem of a single-call pool as a job for ``sample_many``: the same samples
-    ``pool_candidates`` gives it. The pool is a ``recipe`` or its scheme, config and
-    decoding; ``seed`` is the problem's."""
+    ``pool_candidates`` gives it (from index ``first`` on). The pool is a ``recipe`` or
+    its scheme, config and decoding; ``seed`` is the problem's."""
     recipe = _recipe(recipe, scheme, scheme_config, decoding, None)
     if not recipe.batchable:
         raise ValueError(f"a {recipe.scheme} pool decoded by {recipe.decoder} is not one job")
     user_text = recipe.scheme_object.render(
         _problem(problem_prompt, problem_metadata), recipe.config()
     )
-    return SampleJob(user_text, recipe.decoding, n, seed, tuple(stop_strings))
+    return SampleJob(user_text, recipe.decoding, n, seed, tuple(stop_strings),
+                     0 if recipe.decoding.is_greedy else first)
 
 
 def pool_candidates(

@@ -14,7 +14,7 @@ arguments.
 from __future__ import annotations
 
 from workers.sandbox.isolation import detect_isolation
-from workers.sandbox.sandbox import Sandbox, calibrated_limits
+from workers.sandbox.sandbox import Sandbox, Stopped, calibrated_limits
 from workers.sandbox.types import (
     Isolation,
     Limits,
@@ -34,6 +34,7 @@ __all__ = [
     "Sandbox",
     "SandboxUnavailable",
     "Status",
+    "Stopped",
     "calibrated_limits",
     "detect_isolation",
 ]

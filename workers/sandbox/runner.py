@@ -152,6 +152,14 @@ class Runner:
                 f"the sandbox runner died while running the program ({exc}; exit status {code})"
             ) from None
 
+    def kill(self) -> None:
+        """SIGKILL the runner from another thread (its programs die with it: the PID
+        namespace goes, or in tier none their parent-death signal fires); the thread
+        waiting in ``execute`` then gets a ``RunnerError`` and stops it properly."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
     def stop(self) -> None:
         """Stop the runner: closing its control pipe makes it kill its programs and exit
         (tier none also removes its scratch directory); SIGKILL if it does not within

@@ -14,8 +14,8 @@ import os
 import queue
 import secrets
 import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +36,11 @@ from workers.sandbox.verdict import RunFacts, decide
 logger = logging.getLogger(__name__)
 
 DEFAULT_LIMITS = Limits()
+
+
+class Stopped(RuntimeError):
+    """``run``'s ``keep_going`` turned false: programs running then were killed and the
+    rest never started, so there are no outcomes."""
 
 
 def calibrated_limits(
@@ -162,6 +167,9 @@ class Sandbox:
         self._closed = False
         self._slots: list[_Slot] = []
         self._idle: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+        # Slots running a program now, and the stop flags of their ``run`` calls.
+        self._busy: dict[_Slot, threading.Event | None] = {}
+        self._busy_lock = threading.Lock()
         try:
             for _ in range(workers):
                 lease = lease_uid(uid_base) if needs_uid(self.isolation.tier) else None
@@ -211,19 +219,61 @@ class Sandbox:
 
     def run_one(self, program: Program) -> Outcome:
         """Run one program on the next free runner (blocks while all are busy)."""
+        outcome = self._run_unless(program, None)
+        assert outcome is not None, "a program without a stop flag always runs"
+        return outcome
+
+    def _run_unless(self, program: Program, stop: threading.Event | None) -> Outcome | None:
+        """``run_one``, or None without running the program once ``stop`` is set."""
         self._check_usable()
         slot = self._idle.get()
         try:
+            with self._busy_lock:
+                if stop is not None and stop.is_set():
+                    return None
+                self._busy[slot] = stop
             return slot.execute(program)
         finally:
+            with self._busy_lock:
+                self._busy.pop(slot, None)
             self._idle.put(slot)
 
-    def run(self, programs: Sequence[Program]) -> list[Outcome]:
-        """Run ``programs``, up to ``workers`` at once; outcomes in the same order."""
+    def run(
+        self, programs: Sequence[Program], *, keep_going: Callable[[], bool] | None = None,
+        poll_seconds: float = 0.5,
+    ) -> list[Outcome]:
+        """Run ``programs``, up to ``workers`` at once; outcomes in the same order.
+
+        ``keep_going`` is asked every ``poll_seconds`` while they run (in the calling
+        thread): once it answers False, no further program starts, the ones running are
+        killed (their runners restart for the next call) and ``Stopped`` is raised.
+        """
         self._check_usable()
-        if len(programs) <= 1:
-            return [self.run_one(program) for program in programs]
-        return list(self._executor.map(self.run_one, programs))
+        if keep_going is None:
+            if len(programs) <= 1:
+                return [self.run_one(program) for program in programs]
+            return list(self._executor.map(self.run_one, programs))
+        stop = threading.Event()
+        futures = [self._executor.submit(self._run_unless, program, stop)
+                   for program in programs]
+        pending = set(futures)
+        while pending:
+            if not stop.is_set() and not keep_going():
+                stop.set()
+                self._kill_running(stop)
+            pending = wait(pending, timeout=poll_seconds).not_done
+        if stop.is_set():
+            raise Stopped("stopped: the programs running were killed, the rest not started")
+        return [outcome for future in futures if (outcome := future.result()) is not None]
+
+    def _kill_running(self, stop: threading.Event) -> None:
+        """Kill the runners running a program of the ``run`` call that owns ``stop``."""
+        with self._busy_lock:
+            slots = [slot for slot, flag in self._busy.items() if flag is stop]
+        for slot in slots:
+            slot.runner.kill()
+        if slots:
+            logger.info("stopped: killed %d program(s) in flight", len(slots))
 
     def close(self) -> None:
         """Kill every runner (and with it everything still running inside)."""

@@ -34,7 +34,8 @@ def rendered_indices(body: str) -> list[int]:
 
 def test_it_counts_every_filter_by_hand(experiment: Any, owner: Any) -> None:
     greedy, majority, first = strategies(experiment)
-    Comment.objects.create(experiment=experiment, problem=experiment.problems.get(index=2),
+    Comment.objects.create(team=experiment.team, experiment=experiment,
+                           problem=experiment.problems.get(index=2),
                            author=owner, body="why 9?")
     HumanLabel.objects.create(team=experiment.team, sample=sample(experiment, first, 3, 0),
                               outcome="pass", reason="7 is fine here", author=owner)
@@ -68,7 +69,8 @@ def test_it_lists_what_a_chosen_strategy_passed_and_failed(experiment: Any) -> N
 def test_it_lists_problems_with_comments_and_with_labels(experiment: Any, owner: Any,
                                                          stranger: Any) -> None:
     _, majority, _ = strategies(experiment)
-    Comment.objects.create(experiment=experiment, problem=experiment.problems.get(index=4),
+    Comment.objects.create(team=experiment.team, experiment=experiment,
+                           problem=experiment.problems.get(index=4),
                            sample=sample(experiment, majority, 4, 3), author=owner, body="x")
     HumanLabel.objects.create(team=experiment.team, sample=sample(experiment, majority, 1, 2),
                               outcome="fail", reason="r", author=owner)

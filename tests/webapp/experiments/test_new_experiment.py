@@ -118,7 +118,7 @@ def test_it_keeps_rows_and_values_when_the_form_is_invalid(logged_in, team) -> N
 def test_it_refuses_a_team_the_user_is_not_in(logged_in, team, stranger) -> None:  # type: ignore[no-untyped-def]
     other_team = stranger.memberships.get().team
     response = logged_in.post(reverse("experiment-new"), form_data(team, team=other_team.pk))
-    assert response.status_code == 400
+    assert response.status_code == 404
     assert Experiment.objects.count() == 0
 
 

@@ -58,9 +58,22 @@ def test_a_viewer_here_and_member_there_submits_only_there(client, team, viewer)
 
 def test_another_teams_user_cannot_submit_into_the_team(client, team, stranger) -> None:  # type: ignore[no-untyped-def]
     client.force_login(stranger)
-    response = client.post(reverse("experiment-new"), form_data(team))
-    # Their form offers only their teams: Alpha is "not a valid choice".
-    assert response.status_code == 400 and response.context["form"].errors["team"]
+    # A team they are not in does not exist for them, whatever else the form says; so
+    # does a team that does not exist at all.
+    assert client.post(reverse("experiment-new"), form_data(team)).status_code == 404
+    assert client.post(reverse("experiment-new"),
+                       form_data(team, n_samples="x")).status_code == 404
+    assert client.post(reverse("experiment-new"),
+                       form_data(team, team=team.pk + 1000)).status_code == 404
+    assert client.post(reverse("experiment-new"), form_data(team, team="x")).status_code == 404
+    assert Experiment.objects.count() == 0
+
+
+def test_a_viewer_choosing_a_foreign_team_gets_404_not_403(client, team, viewer, stranger) -> None:  # type: ignore[no-untyped-def]
+    foreign = stranger.memberships.get().team
+    client.force_login(viewer)
+    response = client.post(reverse("experiment-new"), form_data(team, team=foreign.pk))
+    assert response.status_code == 404
     assert Experiment.objects.count() == 0
 
 

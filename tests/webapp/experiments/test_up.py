@@ -181,8 +181,9 @@ def test_it_restarts_a_killed_worker_and_stops_all_on_ctrl_c(tmp_path: Path, set
     assert "The gpu worker process exited with code -9; restarted it" in text
     assert f"See {gpu_log}" in text
     assert [log.name for _cmd, log, _p in spawned] == [
-        "gpu-worker.log", "cpu-worker.log", "web.log", "gpu-worker.log"]
-    assert spawned[3][0] == spawned[0][0]  # the same worker command again
+        "gpu-worker.log", "cpu-worker.log", "reconciler.log", "web.log", "gpu-worker.log"]
+    assert spawned[2][0][-2:] == ["manage.py", "reconcile"]
+    assert spawned[4][0] == spawned[0][0]  # the same worker command again
     assert all(p.stopped for _c, _l, p in spawned[1:]) and redis.stopped
     assert "Stopped." in text
     assert "DEBUG off; --dev turns it on" in text

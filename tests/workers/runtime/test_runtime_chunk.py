@@ -23,6 +23,7 @@ class Job:
     problem_index: int
     n: int
     seed: int
+    first: int = 0
 
 
 def _recipe(temperature: float, scheme: str = "direct", **kwargs: Any) -> PoolRecipe:

@@ -58,6 +58,22 @@ def test_a_small_batch_splits_the_jobs_and_keeps_the_samples(tiny: LoadedModel) 
     assert [[s.text for s in p] for p in split] == [[s.text for s in p] for p in whole]
 
 
+def test_a_job_from_first_decodes_only_the_samples_after_it(tiny: LoadedModel) -> None:
+    jobs = [SampleJob("What is 2 + 3?", TOP_K, 7, seed=1),
+            SampleJob("Name a colour.", MIX, 5, seed=4)]
+    whole = sample_many(tiny, jobs)
+    grown = [SampleJob(j.user_text, j.decoding, j.n, j.seed, first=f)
+             for j, f in zip(jobs, (4, 3), strict=True)]
+    with batch_sizes(tiny.model) as shapes:
+        tails = sample_many(tiny, grown)
+
+    # Samples 4..6 and 3..4 only: 3 + 2 rows decode, and they equal the whole jobs' tails.
+    assert max(_decoding_rows(shapes)) == 5
+    assert [[s.text for s in t] for t in tails] == [[s.text for s in whole[0][4:]],
+                                                    [s.text for s in whole[1][3:]]]
+    assert [job.rows() for job in grown] == [3, 2]
+
+
 def test_a_temperature_mix_fills_indices_by_temperature(tiny: LoadedModel) -> None:
     [mixed] = sample_many(tiny, [SampleJob("Name a colour.", MIX, 5, seed=4)])
     low = DecodingConfig(temperature=0.5, top_k=10, max_new_tokens=4)

