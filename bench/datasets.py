@@ -15,9 +15,10 @@ children fork from a process that has imported the app (pyarrow with it) and pan
 a running web process has; the upload's row is read from the database before the clock
 starts. pandas' parse and pass 1 run ``--repeat`` times and show the median. The parse
 ratio is pass 1 (which does more than parse: it checks and normalises every row and
-hashes the content) over pandas' parse; the last line gives the worse format. For the
-CSV, pass 1 goes a column at a time (``datasets.columns``); the bench also times the
-row-by-row pass that a CSV with a bad row, or a mapping the columnar path lacks, takes.
+hashes the content) over pandas' parse; the last line gives the worse format. Pass 1
+goes a column at a time (``datasets.columns``) for both files; the bench also times the
+row-by-row pass that a file with a bad row, or a mapping the columnar path lacks, takes,
+and requires the same key from it.
 """
 
 from __future__ import annotations
@@ -214,13 +215,12 @@ def main() -> None:
             "pass 1: parse + validate + hash", rows, size,
             lambda upload: validate_upload(upload, mapping, "math"), setup=get_upload,
             repeat=args.repeat)
-        if fmt == "csv":
-            # What the app pays for a CSV whose rows the columnar path does not settle
-            # (a bad row, another mapping): the same pass, row by row.
-            rows_s, rows_key = timed(
-                "pass 1 row by row (validate_rows)", rows, size,
-                lambda upload: validate_rows(upload, mapping, "math"), setup=get_upload)
-            assert rows_key == key
+        # What the app pays for a file whose rows the columnar path does not settle
+        # (a bad row, another mapping): the same pass, row by row.
+        rows_s, rows_key = timed(
+            "pass 1 row by row (validate_rows)", rows, size,
+            lambda upload: validate_rows(upload, mapping, "math"), setup=get_upload)
+        assert rows_key == key
         store_s, dataset_pk = timed(
             "pass 2: parse + store", rows, size,
             lambda upload, k=key, n=path.name: store_upload(
@@ -229,7 +229,7 @@ def main() -> None:
         assert dataset.problems.count() == rows == dataset.row_count
         whole = stage_s + validate_s + store_s
         ratio = validate_s / pandas_s
-        row_by_row = (f" (row by row: {rows_s / pandas_s:.2f}x)" if fmt == "csv" else "")
+        row_by_row = f" (row by row: {rows_s / pandas_s:.2f}x)"
         print(f"  parse only / pandas: {parse_s / pandas_s:.2f}x; parse + validate / pandas: "
               f"{ratio:.2f}x{row_by_row}; whole upload {whole:.1f} s")
         ratios.append(ratio)

@@ -1,4 +1,4 @@
-"""Pass 1 of a CSV or TSV upload a column at a time, with no Python step per row.
+"""Pass 1 of a CSV, TSV or JSONL upload a column at a time, with no Python step per row.
 
 ``columnar_content_key`` returns exactly the key the row path computes
 (``content_hash(normalise_records(...))``) for the mappings it knows: a prompt column, an
@@ -6,7 +6,8 @@ optional reference (plain, or GSM8K's ``#### 42``), an id column and metadata co
 for math, exact, regex and open-ended sets. It never reports errors: as soon as a row
 would be reported (or skipped) it gives up with None, and the caller reads the file row
 by row, which names every fault. Other mappings (a prompt template, multiple choice,
-code, ``\\boxed{}``) always take the row path.
+code, ``\\boxed{}``) always take the row path, and so does a JSONL file whose mapped
+fields are not all strings (a number, a null, a missing field).
 
 Each batch of rows becomes one array of canonical JSON rows (built by pyarrow.compute,
 JSON escapes included), whose bytes are hashed at once. The next batch is read, checked
@@ -47,10 +48,10 @@ def has_columnar_path(mapping: ColumnMapping) -> bool:
 
 def columnar_content_key(path: Path | str, fmt: str, mapping: ColumnMapping, kind: str, *,
                          max_rows: int) -> str | None:
-    """The content key of a CSV or TSV file whose rows are all good under ``mapping``;
-    None when the file must be read row by row (another format or mapping, a bad or
-    blank row, too many rows, text the two CSV readers could split differently)."""
-    if fmt not in ("csv", "tsv") or not has_columnar_path(mapping):
+    """The content key of a CSV, TSV or JSONL file whose rows are all good under
+    ``mapping``; None when the file must be read row by row (another format or mapping,
+    a bad or blank row, too many rows, text the two readers could read differently)."""
+    if fmt not in ("csv", "tsv", "jsonl") or not has_columnar_path(mapping):
         return None
     batches = iter_batches(Path(path), fmt, max_rows=max_rows)
     try:
@@ -83,7 +84,8 @@ def columnar_content_hash(batches: Iterable[pa.RecordBatch], mapping: ColumnMapp
         prompt = _column(batch, mapping.prompt)
         _require_text(prompt)
         metadata: dict[str, pa.Array | None] = {
-            column: batch.column(column) if column in batch.schema.names else None
+            column: _column(batch, column) if column in batch.schema.names
+            and not pa.types.is_null(batch.schema.field(column).type) else None
             for column in mapping.metadata
         }
         if mapping.id:
@@ -107,9 +109,14 @@ def columnar_content_hash(batches: Iterable[pa.RecordBatch], mapping: ColumnMapp
 
 
 def _column(batch: pa.RecordBatch, name: str) -> pa.Array:
+    """The column, if it holds a string on every row (a JSONL field may hold a number,
+    whose text json.dumps writes otherwise, or be null or missing on some rows)."""
     if name not in batch.schema.names:
         raise NeedsRowByRow  # "is missing" on every row
-    return batch.column(name)
+    column = batch.column(name)
+    if not pa.types.is_string(column.type) or column.null_count:
+        raise NeedsRowByRow
+    return column
 
 
 def _require_text(column: pa.Array) -> None:

@@ -8,8 +8,8 @@
    stored in one transaction in batches (pass 2). Same content, same dataset.
 
 The file is only ever read a row at a time (``parsers.iter_records``), or, for pass 1
-of a CSV or TSV, a block of records at a time (``columns``), so the web process's memory
-stays bounded whatever the file holds.
+of a CSV, TSV or JSONL file, a block of records at a time (``columns``), so the web
+process's memory stays bounded whatever the file holds.
 """
 
 from __future__ import annotations
@@ -273,8 +273,8 @@ def validate_upload(upload: DatasetUpload, mapping: ColumnMapping, kind: str) ->
     """Pass 1: check every row, report every bad one (``UploadError``), and return the
     content key (the hash of the normalised rows, the mapping and the kind).
 
-    A CSV or TSV goes a column at a time first (``columns``); a file that path does not
-    settle (a bad row, another mapping) goes row by row, which names every fault.
+    A CSV, TSV or JSONL file goes a column at a time first (``columns``); a file that path
+    does not settle (a bad row, another mapping) goes row by row, which names every fault.
     """
     if kind != mapping.kind:
         raise ValueError(f"kind {kind!r} differs from the mapping's kind {mapping.kind!r}")

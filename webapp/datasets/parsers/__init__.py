@@ -3,9 +3,9 @@
 ``iter_records`` picks the parser for a format. Every parser reads a bounded amount at
 a time (a line, a CSV record, a Parquet batch, one item of a JSON array), reports each
 bad row to the ``ErrorLog`` with its location and field, and raises ``UploadError`` as
-soon as the file passes ``max_rows`` rows. ``iter_batches`` gives the same rows of a CSV
-or TSV file as pyarrow batches when none would be reported (validation a column at a
-time), and ``NeedsRowByRow`` otherwise.
+soon as the file passes ``max_rows`` rows. ``iter_batches`` gives the same rows of a CSV,
+TSV or JSONL file as pyarrow batches when none would be reported (validation a column at
+a time), and ``NeedsRowByRow`` otherwise.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from webapp.datasets.parsers.base import (
 )
 from webapp.datasets.parsers.delimited import NeedsRowByRow, iter_delimited, iter_delimited_batches
 from webapp.datasets.parsers.json_array import iter_json_array
-from webapp.datasets.parsers.jsonl import iter_jsonl
+from webapp.datasets.parsers.jsonl import iter_jsonl, iter_jsonl_batches
 
 __all__ = [
     "DEFAULT_MAX_FIELD_BYTES",
@@ -84,11 +84,17 @@ def iter_records(path: Path, file_name: str, fmt: str, errors: ErrorLog, *, max_
 def iter_batches(path: Path, fmt: str, *, max_rows: int,
                  max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES,
                  max_record_bytes: int | None = None) -> Generator[pa.RecordBatch, None, None]:
-    """The rows ``iter_records`` gives of a CSV or TSV file, as batches of string columns,
-    when it would report nothing; ``NeedsRowByRow`` otherwise, and for other formats."""
+    """The rows ``iter_records`` gives of a CSV, TSV or JSONL file, as batches, when it
+    would report nothing; ``NeedsRowByRow`` otherwise, and for other formats. A CSV gives
+    string columns; a JSONL file flat columns (strings, numbers, booleans), null where a
+    line lacks the field."""
+    record_bytes = max_record_bytes or RECORD_FIELDS * max_field_bytes
+    if fmt == "jsonl":
+        return iter_jsonl_batches(Path(path), max_rows=max_rows,
+                                  max_field_bytes=max_field_bytes,
+                                  max_record_bytes=record_bytes)
     if fmt not in ("csv", "tsv"):
         raise NeedsRowByRow
     return iter_delimited_batches(
         Path(path), delimiter="," if fmt == "csv" else "\t", max_rows=max_rows,
-        max_field_bytes=max_field_bytes,
-        max_record_bytes=max_record_bytes or RECORD_FIELDS * max_field_bytes)
+        max_field_bytes=max_field_bytes, max_record_bytes=record_bytes)
