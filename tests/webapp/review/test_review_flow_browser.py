@@ -23,6 +23,7 @@ from tests.webapp.experiments.test_new_experiment_browser import (  # noqa: F401
     browser,
     wait_for,
 )
+from tests.webapp.review.test_review_browser import text_of
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,13 +33,6 @@ pytestmark = [
         reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
     ),
 ]
-
-
-def text_of(driver: Any, selector: str) -> str:
-    """The element's text, read in one step (htmx may swap it between two)."""
-    return str(driver.execute_script(
-        "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
-        selector))
 
 
 def screenshot(driver: Any, name: str, element: str | None = None) -> None:
