@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from kombu.exceptions import OperationalError
 
-from workers.celery import app
+from webapp.broker import app
 
 logger = logging.getLogger(__name__)
 

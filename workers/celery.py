@@ -1,13 +1,10 @@
-"""The Celery application, configured from Django settings (``CELERY_*``)."""
+"""The worker's Celery application: the web app's (``webapp.broker``) with the task code
+of ``workers.tasks`` registered on it. ``celery -A workers.celery worker`` starts it."""
 
 from __future__ import annotations
 
-import os
+from webapp.broker import app
 
-from celery import Celery
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-
-app = Celery("stratlab")
-app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["workers"], related_name="tasks")
+
+__all__ = ["app"]

@@ -38,8 +38,8 @@ from webapp.experiments.pools import (
 from webapp.experiments.specs import ExperimentSpec, StrategySpec
 from webapp.experiments.subsets import choose_problems
 from webapp.experiments.verification import verifier_for
+from webapp.model_catalogue import model_choices as catalogue_choices
 from webapp.teams.models import Team
-from workers.catalogue import model_choices as catalogue_choices
 
 logger = logging.getLogger(__name__)
 

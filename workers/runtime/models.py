@@ -1,7 +1,7 @@
 """Model loading: turn a catalogue entry into weights on a device, once per process.
 
 Which models exist (``ModelSpec``, the built-ins, ``available_models``, ``resolve_spec``)
-is described in ``workers.catalogue``, the torch-free part the web app may import; the
+is described in ``webapp.model_catalogue``, the torch-free part the web app lists; the
 names are re-exported here for the workers' code.
 
 Loading a GGUF through transformers dequantises every tensor (20-70 s on CPU). The
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workers.catalogue import (
+from webapp.model_catalogue import (
     BUILTIN_MODELS,
     ModelLoadError,
     ModelSpec,

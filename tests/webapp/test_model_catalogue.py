@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from workers import catalogue
-from workers.catalogue import (
+from webapp import model_catalogue as catalogue
+from webapp.model_catalogue import (
     ModelLoadError,
     ModelSpec,
     available_models,

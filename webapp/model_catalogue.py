@@ -1,8 +1,8 @@
 """The model catalogue: which models exist and where their files are, without loading any.
 
-This is the part of the model registry the web app may import (to list the models in
-its forms): it needs neither torch nor transformers, nor anything in ``workers.runtime``.
-The loading code lives in ``workers.runtime.models``, which re-exports these names.
+The web app lists the models from it (forms, API) and the workers load what it
+describes: it needs neither torch nor transformers. The loading code lives in
+``workers.runtime.models``, which re-exports these names.
 
 Built-ins are GGUF files inside installed packages (no hub downloads are possible):
 
