@@ -2,6 +2,8 @@
 
 Run: .venv/bin/python bench/metrics_stage.py  [--problems 500 --samples 100 --runs 3
      --baseline 1fd5a5e]   (quick check: --problems 50 --samples 20 --runs 1)
+     At the size of repeated-sampling studies (1,000 samples per problem over the three
+     pools): --problems 500 --pool-samples 500,250,250 --data /tmp/bench-data
 
 Each side (the baseline revision, checked out with ``git worktree add --detach`` into a
 temporary folder, and this checkout) builds the same seeded synthetic experiment in a
@@ -11,14 +13,19 @@ Verdict): a math dataset of P problems, three pools of N samples each (answers c
 around the gold and a few distractors, about half correct, 5% without an answer;
 verdicts stored as the verification task stores them: ``math`` with a 0/1 score, plus a
 ``self_eval`` score per sample), and four strategies: majority and best-of-majority on
-one pool, best-of-N on the second, the oracle on the third.
+one pool, best-of-N on the second, the oracle on the third. ``--pool-samples`` gives
+each pool its own N (each strategy reads its pool's N; k runs over powers of two up to
+the largest); ``--data`` keeps each side's built database in a folder and reuses it for
+the same shape, since building 500,000 samples takes minutes.
 
 A fresh process per side then times ``webapp.experiments.results.compute_results
 (experiment_id, embed=None)``, exactly what ``workers.tasks.compute_metrics`` calls, but
 with embeddings off (the worker passes a sentence-embedding model, which would time the
-model rather than the stage). It reports the median of ``--runs`` and the process's peak
-RSS (Django + the stage; the data is built in another process), and dumps every
-ProblemResult and Metric row so that both sides' results are compared exactly.
+model rather than the stage); ``--embed`` passes the worker's own embedder
+(``workers.runtime.embeddings.embed_texts``, loaded before the clock starts) instead.
+It reports the median of ``--runs`` and the process's peak RSS (Django + the stage; the
+data is built in another process), and dumps every ProblemResult and Metric row so that
+both sides' results are compared exactly (where they differ, by which figures).
 """
 
 from __future__ import annotations
@@ -59,8 +66,9 @@ def setup_django(root: str, db: str) -> None:
     django.setup()
 
 
-def build(problems: int, samples: int) -> int:
-    """Store the synthetic experiment; return its id."""
+def build(problems: int, sizes: list[int]) -> int:
+    """Store the synthetic experiment, pool j with ``sizes[j]`` samples per problem;
+    return its id."""
     import numpy as np
     from django.core.management import call_command
 
@@ -84,8 +92,8 @@ def build(problems: int, samples: int) -> int:
                        .values_list("pk", flat=True))
     experiment = Experiment.objects.create(
         team=team, name="bench", model_name="bench-model", dataset=dataset,
-        n_samples=samples, max_new_tokens=256, seed=SEED,
-        k_values=[k for k in K_VALUES if k <= samples], verifier="math", self_eval=True,
+        n_samples=max(sizes), max_new_tokens=256, seed=SEED,
+        k_values=[k for k in K_VALUES if k <= max(sizes)], verifier="math", self_eval=True,
         status=Experiment.Status.RUNNING,
     )
     pools = [
@@ -96,10 +104,10 @@ def build(problems: int, samples: int) -> int:
     ]
     for position, label, pool, selector in STRATEGIES:
         Strategy.objects.create(experiment=experiment, position=position, label=label,
-                                temperature=TEMPERATURES[pool], selector=selector, n=samples,
-                                pool=pools[pool])
+                                temperature=TEMPERATURES[pool], selector=selector,
+                                n=sizes[pool], pool=pools[pool])
     rate = rng.beta(1.0, 1.0, size=problems)  # difficulty: about half correct overall
-    for pool in pools:
+    for pool, samples in zip(pools, sizes, strict=True):
         shape = (problems, samples)
         correct = rng.random(shape) < rate[:, None]
         offset = rng.choice([1, 2, 3, 5, 10, -1], p=[0.35, 0.25, 0.15, 0.1, 0.1, 0.05],
@@ -140,15 +148,24 @@ def build(problems: int, samples: int) -> int:
     return experiment.pk
 
 
-def measure(experiment_id: int, runs: int, dump: str) -> dict[str, Any]:
+def measure(experiment_id: int, runs: int, dump: str, embed: bool) -> dict[str, Any]:
     """Time the stage ``runs`` times; dump its rows; return seconds and peak RSS."""
+    from django.core.management import call_command
+
     from webapp.experiments import results
     from webapp.experiments.models import Metric, ProblemResult
 
+    call_command("migrate", verbosity=0)  # a kept database may predate a migration
+    embedder = None
+    if embed:
+        from workers.runtime.embeddings import embed_texts
+
+        embed_texts(["load the model before the clock starts"])
+        embedder = embed_texts
     seconds = []
     for _ in range(runs):
         start = time.perf_counter()
-        results.compute_results(experiment_id, embed=None)
+        results.compute_results(experiment_id, embed=embedder)
         seconds.append(time.perf_counter() - start)
     rows = {
         "results": [list(r) for r in ProblemResult.objects.order_by(
@@ -164,24 +181,41 @@ def measure(experiment_id: int, runs: int, dump: str) -> dict[str, Any]:
     return {"seconds": seconds, "peak_rss_mb": peak_mb}
 
 
+def pool_sizes(args: argparse.Namespace) -> list[int]:
+    """Samples per problem in each pool: ``--pool-samples``, else ``--samples`` each."""
+    if not args.pool_samples:
+        return [args.samples] * len(TEMPERATURES)
+    sizes = [int(size) for size in args.pool_samples.split(",")]
+    if len(sizes) != len(TEMPERATURES) or min(sizes) < 1:
+        sys.exit(f"--pool-samples takes {len(TEMPERATURES)} sizes >= 1, got "
+                 f"{args.pool_samples!r}")
+    return sizes
+
+
 def child(args: argparse.Namespace) -> None:
     setup_django(args.root, args.db)
     if args.child == "build":
-        print(json.dumps({"experiment_id": build(args.problems, args.samples)}))
+        print(json.dumps({"experiment_id": build(args.problems, pool_sizes(args))}))
     else:
-        print(json.dumps(measure(args.experiment, args.runs, args.dump)))
+        print(json.dumps(measure(args.experiment, args.runs, args.dump, args.embed)))
 
 
-def run_side(root: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Build and measure in fresh processes whose code is ``root``'s."""
-    db, dump = work / "bench.sqlite3", work / "rows.json"
+def run_side(root: Path, work: Path, name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Build (or, with ``--data``, reuse) and measure in fresh processes whose code is
+    ``root``'s."""
+    dump = work / "rows.json"
+    shape = f"{args.problems}x{'-'.join(map(str, pool_sizes(args)))}"
+    data = Path(args.data) if args.data else work
+    data.mkdir(parents=True, exist_ok=True)
+    db, built_id = data / f"{name}-{shape}.sqlite3", data / f"{name}-{shape}.json"
     env = {**os.environ, "PYTHONPATH": str(root), "DJANGO_SETTINGS_MODULE": "webapp.settings"}
     env.pop("DATABASE_URL", None)
 
     def call(*extra: str) -> dict[str, Any]:
         command = [sys.executable, str(Path(__file__).resolve()), "--root", str(root),
                    "--db", str(db), "--problems", str(args.problems), "--samples",
-                   str(args.samples), "--runs", str(args.runs), *extra]
+                   str(args.samples), "--pool-samples", args.pool_samples, "--runs",
+                   str(args.runs), *(["--embed"] if args.embed else []), *extra]
         done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True,
                               check=False)
         if done.returncode != 0:
@@ -189,7 +223,10 @@ def run_side(root: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]
         return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
     start = time.perf_counter()
-    experiment = call("--child", "build")["experiment_id"]
+    if not built_id.exists():
+        db.unlink(missing_ok=True)
+        built_id.write_text(json.dumps(call("--child", "build")))
+    experiment = json.loads(built_id.read_text())["experiment_id"]
     built = time.perf_counter() - start
     measured = call("--child", "measure", "--experiment", str(experiment), "--dump", str(dump))
     measured["build_seconds"] = built
@@ -198,7 +235,8 @@ def run_side(root: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]
 
 
 def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
-    """Whether both sides wrote exactly the same rows (floats compared exactly)."""
+    """Whether both sides wrote exactly the same rows (floats compared exactly); else
+    how many results differ and which figures (by name) differ or are new or gone."""
     differ = [
         name for name in ("results", "metrics")
         if before["rows"][name] != after["rows"][name]
@@ -207,11 +245,25 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
         counts = ", ".join(f"{len(after['rows'][n])} {n}" for n in ("results", "metrics"))
         return f"identical ({counts} rows)"
     lines = []
-    for name in differ:
-        pairs = zip(before["rows"][name], after["rows"][name], strict=False)
+    if "results" in differ:
+        pairs = zip(before["rows"]["results"], after["rows"]["results"], strict=False)
         bad = [(b, a) for b, a in pairs if b != a]
-        lines.append(f"{name}: {len(bad)} differ, sizes {len(before['rows'][name])} vs "
-                     f"{len(after['rows'][name])}; first: {bad[:3]}")
+        lines.append(f"results: {len(bad)} differ, sizes {len(before['rows']['results'])} vs "
+                     f"{len(after['rows']['results'])}; first: {bad[:3]}")
+    if "metrics" in differ:
+        old, new = ({tuple(m[:3]): m[3:] for m in side["rows"]["metrics"]}
+                    for side in (before, after))
+        gaps: dict[str, float] = {}
+        for key in old.keys() & new.keys():
+            if old[key] != new[key]:
+                gaps[key[1]] = max(gaps.get(key[1], 0.0), *(
+                    abs(a - b) if a is not None and b is not None else float("inf")
+                    for a, b in zip(old[key], new[key], strict=True)))
+        changed = [f"{name} (by up to {gap:.1e})" for name, gap in sorted(gaps.items())]
+        lines.append(f"metrics: values differ in {changed or 'none'}, only after "
+                     f"{sorted({key[1] for key in new.keys() - old.keys()}) or 'none'}, "
+                     f"only before {sorted({key[1] for key in old.keys() - new.keys()}) or 'none'}"
+                     f"; identical: {sorted({k[1] for k in old} - set(gaps))}")
     return "DIFFERENT: " + "; ".join(lines)
 
 
@@ -226,9 +278,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--problems", type=int, default=500)
     parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--pool-samples", default="",
+                        help="samples per problem of each of the three pools, e.g. "
+                             "500,250,250 (default: --samples each)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--baseline", default="1fd5a5e",
                         help="revision to compare with (empty: time this checkout only)")
+    parser.add_argument("--data", default="",
+                        help="folder that keeps each side's built database for reuse")
+    parser.add_argument("--embed", action="store_true",
+                        help="pass the worker's sentence embedder, as compute_metrics does")
     parser.add_argument("--child", choices=("build", "measure"), help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -238,25 +297,30 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    size = f"{args.problems}x{args.samples}"
-    print(f"metrics stage: compute_results(experiment_id, embed=None) (embeddings off), "
-          f"{args.problems} problems x {args.samples} samples, 3 pools, "
-          f"{len(STRATEGIES)} strategies ({', '.join(s[3] for s in STRATEGIES)})", flush=True)
+    sizes = pool_sizes(args)
+    size = f"{args.problems}x{'+'.join(map(str, sizes))}"
+    print(f"metrics stage: compute_results(experiment_id, "
+          f"embed={'embed_texts' if args.embed else 'None'}), {args.problems} problems x "
+          f"{'+'.join(map(str, sizes))} samples ({args.problems * sum(sizes)} in all), "
+          f"3 pools, {len(STRATEGIES)} strategies "
+          f"({', '.join(f'{s[3]} on pool {s[2]}' for s in STRATEGIES)})", flush=True)
     with tempfile.TemporaryDirectory(prefix="stratlab-bench-") as tmp:
         work = Path(tmp)
         after_dir = work / "after"
         after_dir.mkdir()
-        after = run_side(ROOT, after_dir, args)
+        after = run_side(ROOT, after_dir, "after", args)
         print(describe("after (this checkout)", after, args.runs), flush=True)
         if not args.baseline:
             print(f"metrics stage {size}: after {statistics.median(after['seconds']):.1f} s")
             return
         tree, before_dir = work / "baseline", work / "before"
         before_dir.mkdir()
-        subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(tree),
-                        args.baseline], cwd=ROOT, check=True)
+        commit = subprocess.run(["git", "rev-parse", "--short=12", args.baseline], cwd=ROOT,
+                                check=True, capture_output=True, text=True).stdout.strip()
+        subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(tree), commit],
+                       cwd=ROOT, check=True)
         try:
-            before = run_side(tree, before_dir, args)
+            before = run_side(tree, before_dir, f"before-{commit}", args)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT,
                            check=False)

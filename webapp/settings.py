@@ -305,6 +305,11 @@ STRATLAB_EXTRA_MODELS = env_json_dict("STRATLAB_EXTRA_MODELS")
 STRATLAB_DEFAULT_MODEL = env_str("STRATLAB_DEFAULT_MODEL", "smollm2-135m-instruct")
 # Problems per generation task: a killed worker loses at most one chunk.
 STRATLAB_CHUNK_SIZE = env_int("STRATLAB_CHUNK_SIZE", 4)
+# Samples of one (pool, problem) one generation task decodes at most: a sampled pool with
+# a larger N is generated in ranges of this many sample indices, each its own task.
+STRATLAB_CHUNK_SAMPLES = env_int("STRATLAB_CHUNK_SAMPLES", 1024)
+if STRATLAB_CHUNK_SAMPLES < 1:
+    raise ImproperlyConfigured("STRATLAB_CHUNK_SAMPLES must be a positive integer")
 # Rows the engine decodes in one batch (the samples of several problems and pools of a
 # chunk share batches); it halves on out-of-memory.
 STRATLAB_MAX_BATCH_ROWS = env_int("STRATLAB_MAX_BATCH_ROWS", 128)

@@ -4,15 +4,18 @@ Concurrency contract (written once, here):
 
 * Tasks take ids, never objects, and work in chunks: one generation task covers
   a slice of problems for the sample pools of one model (their samples share the
-  engine's batches), and stores each batch's samples as soon as it is decoded, so
-  a killed worker loses at most the batch in flight. Messages are acknowledged
-  late with prefetch 1; a redelivered task simply runs again.
+  engine's batches), or, for a pool whose N is above ``STRATLAB_CHUNK_SAMPLES``, a
+  range of one problem's sample indices; it stores each batch's samples as soon as
+  it is decoded, so a killed worker loses at most the batch in flight. Messages are
+  acknowledged late with prefetch 1; a redelivered task simply runs again.
 * Every write is keyed: samples by (pool, problem, index), verdicts by (sample,
   verifier), results by (strategy, problem), completion markers by (pool,
   problem). A second delivery finds the rows there and adds none; generation
   skips problems whose marker says they were generated for this N (a scheme such
   as sequential revision may produce fewer samples than N, so the marker, written
-  with the samples, is what says "done", not a count).
+  with the samples, is what says "done", not a count). A pool decoded in windows
+  and ranges gets its marker with the write that stores the last of its N, under
+  a lock on the pool's row; a range skips the indices already stored.
 * The model judge (verifier ``judge``) needs the model, so it runs in the
   generation task on the gpu queue; the verification task leaves its verdicts
   alone.
@@ -70,29 +73,32 @@ def generate_chunk(
     demands: Sequence[Sequence[int]] | int,
     problem_ids: Sequence[int],
     n: int | None = None,
+    samples: Sequence[int] | None = None,
 ) -> None:
     """Sample each pool's candidates for the problems of the slice that lack them.
 
     ``demands`` holds ``[pool id, n]`` pairs, pools of one model (``enqueue_experiment``
     groups them), so that their samples decode in shared batches (a message of the
-    one-pool form ``(experiment, pool id, problems, n)`` is read as one pair). Then
-    score and judge where the experiment asks, and hand the slice to verification.
+    one-pool form ``(experiment, pool id, problems, n)`` is read as one pair);
+    ``samples``, when given, is the range ``[first, last)`` of sample indices to cover.
+    Then score and judge where the experiment asks, and hand the slice to verification.
     """
     if isinstance(demands, int):
         demands = [[demands, int(n or 0)]]
-    delivery = deliveries.begin(experiment_id, Chunk.generate(demands, problem_ids))
+    delivery = deliveries.begin(experiment_id, Chunk.generate(demands, problem_ids, samples))
     if delivery is None:
         return
     with delivery:
         recovery.retry_on_lock(services.claim_experiment, experiment_id)
-        _generate_chunk(delivery, demands, problem_ids)
+        _generate_chunk(delivery)
 
 
-def _generate_chunk(delivery: Delivery, demands: Sequence[Sequence[int]],
-                    problem_ids: Sequence[int]) -> None:
-    experiment_id = delivery.experiment_id
+def _generate_chunk(delivery: Delivery) -> None:
+    experiment_id, chunk = delivery.experiment_id, delivery.chunk
+    problem_ids = chunk.problem_ids
     try:
-        works = generation.chunk_work(experiment_id, demands, problem_ids)
+        works = generation.chunk_work(experiment_id, chunk.demands, problem_ids,
+                                      chunk.samples)
     except (ValueError, TypeError) as exc:  # a stored recipe or judge config that is invalid
         recovery.retry_on_lock(
             services.fail_experiment, experiment_id,
@@ -110,7 +116,7 @@ def _generate_chunk(delivery: Delivery, demands: Sequence[Sequence[int]],
         delivery.time_out()
         return
     if delivery.keep_going() and services.is_active(experiment_id):
-        recovery.send_followup(experiment_id, Chunk.verify(demands, problem_ids))
+        recovery.send_followup(experiment_id, chunk.verification())
 
 
 def _generate(delivery: Delivery, work: generation.ModelWork) -> None:
@@ -147,14 +153,17 @@ def _generate(delivery: Delivery, work: generation.ModelWork) -> None:
 
 @shared_task(name="workers.tasks.verify_chunk")
 def verify_chunk(
-    experiment_id: int, pool_ids: Sequence[int] | int, problem_ids: Sequence[int]
+    experiment_id: int, pool_ids: Sequence[int] | int, problem_ids: Sequence[int],
+    samples: Sequence[int] | None = None,
 ) -> None:
-    """Judge the slice's samples of the pools, then start the metrics stage if this was
-    the last. A code slice's CodeT/B4 pass matrices are run once, after all its pools."""
+    """Judge the slice's samples of the pools (those of the range ``samples`` of sample
+    indices, when given), then start the metrics stage if this was the last. A code
+    slice's CodeT/B4 pass matrices are run once, after all its pools."""
     if isinstance(pool_ids, int):
         pool_ids = [pool_ids]
     delivery = deliveries.begin(
-        experiment_id, Chunk.verify([[pool_id, 0] for pool_id in pool_ids], problem_ids)
+        experiment_id,
+        Chunk.verify([[pool_id, 0] for pool_id in pool_ids], problem_ids, samples),
     )
     if delivery is None:
         return
@@ -164,11 +173,11 @@ def verify_chunk(
 
 def _verify_chunk(delivery: Delivery, pool_ids: Sequence[int],
                   problem_ids: Sequence[int]) -> None:
-    experiment_id = delivery.experiment_id
+    experiment_id, samples = delivery.experiment_id, delivery.chunk.samples
     experiment = Experiment.objects.select_related("dataset").get(pk=experiment_id)
     if code_verification.is_code(experiment):
         # Untrusted programs: run in the sandbox on this (cpu) queue, never in-process.
-        plan = code_verification.plan_slice(experiment_id, pool_ids, problem_ids)
+        plan = code_verification.plan_slice(experiment_id, pool_ids, problem_ids, samples)
         try:
             outcomes = code_runs.run_plan(plan, keep_going=delivery.still_active)
         except code_runs.SandboxUnavailable as exc:
@@ -185,7 +194,7 @@ def _verify_chunk(delivery: Delivery, pool_ids: Sequence[int],
             if not delivery.still_active():
                 return
             recovery.retry_on_lock(verification.record_verdicts, experiment, pool_id,
-                                   problem_ids)
+                                   problem_ids, samples)
     if recovery.retry_on_lock(services.claim_metrics_if_verified, experiment_id):
         recovery.send_followup(experiment_id, Chunk.metrics())
 

@@ -8,7 +8,8 @@ empty responses are included (they add no n-grams). ``self_bleu`` lives in ``sel
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Hashable, Sequence
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,15 +21,19 @@ __all__ = [
     "AnswerEntropyConfig",
     "DistinctNConfig",
     "EmbeddingDistanceConfig",
+    "PromptNgrams",
     "UniqueAnswers",
     "UniqueAnswersConfig",
     "answer_entropy",
     "answer_entropy_array",
     "distinct_n",
+    "distinct_n_per_prompt",
     "distinct_n_scores",
     "encode_tokens",
     "ngram_ids",
+    "ngram_orders",
     "pairwise_embedding_distance",
+    "prompt_ngrams",
     "unique_answers",
     "unique_answers_array",
     "word_tokens",
@@ -101,15 +106,23 @@ def encode_tokens(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Return every text's token ids, concatenated, and the index of the text of each token.
 
+    Ids are dense, in order of first occurrence.
+
     >>> encode_tokens(["a b", "", "B c"])
     (array([0, 1, 1, 2]), array([0, 0, 2, 2]))
     """
     split = tokenizer or word_tokens
+    token_lists = [split(t) for t in texts]
+    lengths = np.fromiter(map(len, token_lists), np.int64, len(token_lists))
+    total = int(lengths.sum())
     vocab: dict[str, int] = {}
-    token_lists = [[vocab.setdefault(token, len(vocab)) for token in split(t)] for t in texts]
-    lengths = np.array([len(tokens) for tokens in token_lists], dtype=np.int64)
-    flat = np.fromiter(itertools.chain.from_iterable(token_lists), np.int64, lengths.sum())
-    return flat, np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+    # Each token's first position in the stream (setdefault keeps the first count it got).
+    first = np.fromiter(
+        map(vocab.setdefault, itertools.chain.from_iterable(token_lists), itertools.count()),
+        np.int64, total,
+    )
+    flat = (np.cumsum(first == np.arange(total)) - 1)[first]
+    return flat.astype(np.int64), np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
 
 
 def ngram_ids(
@@ -125,15 +138,65 @@ def ngram_ids(
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    ids = tokens
-    for order in range(2, n + 1):
-        pair = ids[:-1] * (int(tokens.max(initial=0)) + 1) + tokens[order - 1 :]
-        ids = np.unique(pair, return_inverse=True)[1].astype(np.int64)
+    ids, owner = list(ngram_orders(tokens, doc, n))[-1]
     if ids.size == 0:
-        return ids, doc[:0]
-    same_text = doc[n - 1 :] == doc[: doc.size - n + 1]
-    ids = np.unique(ids[same_text], return_inverse=True)[1].astype(np.int64)
-    return ids, doc[: doc.size - n + 1][same_text]
+        return ids, owner
+    return np.unique(ids, return_inverse=True)[1].astype(np.int64), owner
+
+
+def ngram_orders(
+    tokens: NDArray[np.int64], doc: NDArray[np.int64], max_n: int
+) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """Yield, for n = 1..max_n, an id per n-gram within texts and its text: equal n-grams
+    have equal ids, below the number of n-grams in all (not necessarily dense).
+
+    >>> [ids.tolist() for ids, _ in ngram_orders(np.array([0, 1, 0, 1]), np.zeros(4, int), 2)]
+    [[0, 1, 0, 1], [0, 1, 0]]
+    """
+    ids = tokens
+    base = int(tokens.max(initial=0)) + 1
+    for order in range(1, max_n + 1):
+        if order > 1:
+            ids = np.unique(ids[:-1] * base + tokens[order - 1 :], return_inverse=True)[1]
+            ids = ids.astype(np.int64)
+        same_text = doc[order - 1 :] == doc[: doc.size - order + 1]
+        yield ids[same_text], doc[: doc.size - order + 1][same_text]
+
+
+@dataclass(frozen=True)
+class PromptNgrams:
+    """Many prompts' responses, tokenised once, with their n-grams of orders 1..``len(orders)``
+    (``ngram_orders``): what distinct-n and Self-BLEU per prompt both count.
+
+    Texts are concatenated prompt by prompt; ``sizes`` counts each prompt's texts,
+    ``lengths`` each text's tokens, and ``tokens``/``doc`` are ``encode_tokens``'s.
+    """
+
+    sizes: NDArray[np.int64]
+    lengths: NDArray[np.int64]
+    tokens: NDArray[np.int64]
+    doc: NDArray[np.int64]
+    orders: tuple[tuple[NDArray[np.int64], NDArray[np.int64]], ...]
+
+    @property
+    def prompt(self) -> NDArray[np.int64]:
+        """Each text's prompt."""
+        return np.repeat(np.arange(self.sizes.size, dtype=np.int64), self.sizes)
+
+
+def prompt_ngrams(
+    prompts: Sequence[Sequence[str]], max_n: int = 4, *, tokenizer: Tokenizer | None = None
+) -> PromptNgrams:
+    """Tokenise every prompt's texts and build their n-grams up to ``max_n``.
+
+    >>> ngrams = prompt_ngrams([["a b", "b"], ["a"]], 2)
+    >>> ngrams.sizes.tolist(), ngrams.lengths.tolist(), [len(ids) for ids, _ in ngrams.orders]
+    ([2, 1], [2, 1, 1], [4, 1])
+    """
+    sizes = np.fromiter(map(len, prompts), np.int64, len(prompts))
+    tokens, doc = encode_tokens([text for texts in prompts for text in texts], tokenizer)
+    lengths = np.bincount(doc, minlength=int(sizes.sum())).astype(np.int64)
+    return PromptNgrams(sizes, lengths, tokens, doc, tuple(ngram_orders(tokens, doc, max_n)))
 
 
 def distinct_n(texts: Sequence[str], n: int = 1, *, tokenizer: Tokenizer | None = None) -> float:
@@ -164,6 +227,35 @@ def distinct_n_scores(
         ids, _ = ngram_ids(tokens, doc, n)
         scores[n] = float(np.unique(ids).size / ids.size) if ids.size else float("nan")
     return scores
+
+
+def distinct_n_per_prompt(
+    prompts: Sequence[Sequence[str]] | PromptNgrams, ns: Sequence[int] = (1, 2, 3), *,
+    tokenizer: Tokenizer | None = None,
+) -> dict[int, NDArray[np.float64]]:
+    """Return ``{n: each prompt's distinct-n}``, exactly ``distinct_n_scores`` per prompt,
+    over all prompts at once (``prompts`` may be their ``prompt_ngrams``).
+
+    >>> scores = distinct_n_per_prompt([["a a b"], ["a b", "a b"]], (1, 2))
+    >>> {n: values.tolist() for n, values in scores.items()}
+    {1: [0.6666666666666666, 0.5], 2: [1.0, 0.5]}
+    """
+    config = DistinctNConfig(ns=tuple(ns))
+    ngrams = prompts if isinstance(prompts, PromptNgrams) else prompt_ngrams(
+        prompts, max(config.ns), tokenizer=tokenizer)
+    if max(config.ns) > len(ngrams.orders):
+        raise ValueError(f"the n-grams go up to {len(ngrams.orders)}, not {max(config.ns)}")
+    prompt, count = ngrams.prompt, ngrams.sizes.size
+    out = {}
+    for n in config.ns:
+        ids, owner = ngrams.orders[n - 1]
+        width = int(ids.max(initial=0)) + 1
+        keys = np.sort(prompt[owner] * width + ids)
+        first = np.append(True, keys[1:] != keys[:-1]) if keys.size else keys.astype(bool)
+        distinct = np.bincount(keys[first] // width, minlength=count)
+        total = np.bincount(prompt[owner], minlength=count)
+        out[n] = np.where(total > 0, distinct / np.maximum(total, 1), np.nan)
+    return out
 
 
 def pairwise_embedding_distance(embeddings: ArrayLike) -> float | NDArray[np.float64]:
@@ -228,12 +320,12 @@ def answer_entropy(
     0.946395
     """
     config = AnswerEntropyConfig(include_none=include_none, normalize=normalize)
-    keys = [_answer_key(a) for a in answers]
+    # Classes in order of first occurrence; each distinct answer canonicalised once.
+    tally: Counter[Hashable | None] = Counter()
+    for answer, count in Counter(answers).items():
+        tally[_answer_key(answer)] += count
     if not config.include_none:
-        keys = [key for key in keys if key is not None]
-    tally: dict[Hashable | None, int] = {}
-    for key in keys:
-        tally[key] = tally.get(key, 0) + 1
+        tally.pop(None, None)
     counts = np.array([list(tally.values())], dtype=np.int64).reshape(1, -1)
     return float(_entropy_from_counts(counts, normalize=config.normalize)[0])
 
@@ -280,7 +372,7 @@ def unique_answers(
     UniqueAnswers(count=2, fraction=0.5)
     """
     config = UniqueAnswersConfig(include_none=include_none)
-    keys = {_answer_key(a) for a in answers}
+    keys = {_answer_key(a) for a in set(answers)}
     if not config.include_none:
         keys.discard(None)
     return UniqueAnswers(len(keys), len(keys) / len(answers) if answers else float("nan"))

@@ -8,9 +8,12 @@ answers tie the gold one)::
 
 ``W_j(t, m)`` counts the ways to take t items from the other classes and the ``None``
 bucket with every class at most j and exactly m classes at j. ``majority_at_k_exact`` runs
-that DP in exact integers; ``majority_at_k_array`` runs it in floats for many problems at
-once, with binomial pmfs at p = k/n in place of binomial coefficients (the ratio is the
-same multivariate hypergeometric law, and every term stays in [0, 1]).
+that DP in exact integers; ``majority_at_k_counts`` (and ``majority_at_k_array`` over
+answer ids) runs it in floats for many problems at once, with binomial pmfs at p = k/n in
+place of binomial coefficients (the ratio is the same multivariate hypergeometric law, and
+every term stays in [0, 1]), skipping the terms below ``NEGLIGIBLE``: each j convolves
+only the classes that can still tie or beat the gold, and the others join at the end as
+one binomial pmf (their sum), which makes large pools affordable.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from fractions import Fraction
 from math import comb
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike, NDArray
 
 from strategies.metrics._comb import binom_pmf
@@ -35,6 +37,7 @@ __all__ = [
     "answer_counts",
     "majority_at_k",
     "majority_at_k_array",
+    "majority_at_k_counts",
     "majority_at_k_exact",
     "majority_at_k_mc",
     "mean_majority_at_k",
@@ -194,43 +197,156 @@ def majority_at_k_array(answers: ArrayLike, gold: ArrayLike, k: int) -> NDArray[
     n = ids.shape[1]
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= n:
         raise ValueError(f"k must be an integer with 1 <= k <= n={n}, got {k!r}")
-    c_star, others, n_none = _class_counts(ids, gold_ids)
-    if k == n:  # one subset: the whole pool
-        top = others.max(axis=1, initial=0)
-        ties = (others == c_star[:, None]).sum(axis=1)
-        return np.where(c_star > top, 1.0, np.where(c_star == top, 1.0 / (1 + ties), 0.0)) * (
-            c_star > 0
-        )
-    p = k / n
-    s = np.arange(k + 1)
-    gold_pmf = binom_pmf(s[None, :], c_star[:, None], p)
-    other_pmf = binom_pmf(s[None, None, :], others[:, :, None], p)
-    total = np.zeros(ids.shape[0])
-    # A j whose gold pmf is below 1e-17 * P(k drawn) moves no result by more than 1e-17.
-    negligible = 1e-17 * binom_pmf(k, n, p)
-    for j in range(1, min(k, int(c_star.max(initial=0))) + 1):
-        if gold_pmf[:, j].max() < negligible:
-            continue
-        t = k - j
-        if t < j:  # no other class can reach j
-            total += gold_pmf[:, j] * binom_pmf(t, n - c_star, p)
-            continue
-        capped = others >= j  # classes that can reach j; the rest join the None bucket
-        free = n_none + np.where(capped, 0, others).sum(axis=1)
-        state = np.zeros((min(others.shape[1], t // j) + 1, ids.shape[0], t + 1))
-        state[0] = binom_pmf(np.arange(t + 1)[None, :], free[:, None], p)
-        identity = np.zeros(j)
-        identity[0] = 1.0
-        for i in np.flatnonzero(capped.any(axis=0)):
-            kernel = np.where(capped[:, i, None], other_pmf[:, i, :j], identity)[:, ::-1]
-            padded = np.concatenate([np.zeros(state.shape[:2] + (j - 1,)), state], axis=2)
-            new = (sliding_window_view(padded, j, axis=2) @ kernel[:, :, None])[..., 0]
-            tie = np.where(capped[:, i], other_pmf[:, i, j], 0.0)
-            new[1:, :, j:] += state[:-1, :, :-j] * tie[None, :, None]
-            state = new
-        credit = (state[:, :, t] / np.arange(1, state.shape[0] + 1)[:, None]).sum(axis=0)
-        total += gold_pmf[:, j] * credit
-    return np.clip(total / binom_pmf(k, n, p), 0.0, 1.0)
+    return majority_at_k_counts(*_class_counts(ids, gold_ids), k)
+
+
+#: A term below this share of P(k drawn) is left out: with C other classes the result
+#: moves by at most about ``C * NEGLIGIBLE``, far below the floats' own ~1e-13.
+NEGLIGIBLE = 1e-17
+
+
+def majority_at_k_counts(
+    c_star: ArrayLike, others: ArrayLike, n_none: ArrayLike, k: int, *,
+    max_cells: float | None = None,
+) -> NDArray[np.float64]:
+    """Return maj@k per problem from vote counts: gold (P,), the other answers (P, C;
+    0: no class), ``None`` (P,); every problem has the same n.
+
+    Floats, vectorised over problems, in the form of the binomial trick (module
+    docstring): the gold count j, then the other classes that can still reach j, each at
+    most j, with the ties at j counted. Terms below ``NEGLIGIBLE`` are pruned (a gold
+    count that improbable, a class that almost surely stays below j or almost surely
+    beats it), so only contested counts cost work. ``max_cells`` bounds the DP's work per
+    problem: a problem that would take more gets NaN, for the caller to estimate.
+
+    >>> majority_at_k_counts([2, 2], [[1, 0], [2, 0]], [1, 0], 3).round(4)
+    array([0.75, 0.5 ])
+    """
+    gold, rest, none = (np.asarray(a, dtype=np.int64) for a in (c_star, others, n_none))
+    rest = -np.sort(-rest.reshape(len(gold), -1), axis=1)
+    n = gold + rest.sum(axis=1) + none
+    if gold.size and (n != n[0]).any():
+        raise ValueError("every problem needs the same number of samples")
+    if not gold.size:
+        return np.zeros(0)
+    size = int(n[0])
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= size:
+        raise ValueError(f"k must be an integer with 1 <= k <= n={size}, got {k!r}")
+    if k == size:  # one subset: the whole pool
+        top = rest.max(axis=1, initial=0)
+        ties = (rest == gold[:, None]).sum(axis=1)
+        won = np.where(gold > top, 1.0, np.where(gold == top, 1.0 / (1 + ties), 0.0))
+        return np.asarray(won * (gold > 0), dtype=np.float64)
+    plan = _MajorityPlan(gold, rest, none, size, k)
+    value = plan.run(plan.cost() <= (np.inf if max_cells is None else max_cells))
+    return value
+
+
+class _MajorityPlan:
+    """The pruned DP of ``majority_at_k_counts`` for one k (see there)."""
+
+    #: Bound on the DP state's cells per batch of problems (about 32 MB of floats).
+    STATE_CELLS = 1 << 22
+
+    def __init__(self, gold: NDArray[np.int64], rest: NDArray[np.int64],
+                 none: NDArray[np.int64], n: int, k: int) -> None:
+        self.gold, self.rest, self.none, self.n, self.k = gold, rest, none, n, k
+        self.p = k / n
+        self.normaliser = float(binom_pmf(k, n, self.p))
+        negligible = NEGLIGIBLE * self.normaliser
+        top = int(max(rest.max(initial=0), k))
+        s = np.arange(top + 1)
+        self.gold_pmf = binom_pmf(s[None, : k + 1], gold[:, None], self.p)
+        # Other classes' pmfs, one row per distinct count (a problem has at most
+        # sqrt(2n) distinct counts).
+        self.values, at = np.unique(np.concatenate([[0], rest.ravel()]), return_inverse=True)
+        self.at = at[1:].reshape(rest.shape)
+        self.pmf = binom_pmf(s[None, :], self.values[:, None], self.p)
+        cdf = np.cumsum(self.pmf[:, : k + 1], axis=1)  # P(Y <= j), exact in the far tail
+        tail = np.cumsum(self.pmf[:, ::-1], axis=1)[:, ::-1][:, : k + 1]  # P(Y >= j)
+        j = np.arange(k + 1)
+        # A class can reach j if it holds j votes and does so with some probability.
+        reaches = (self.values[:, None] >= j[None, :]) & (tail >= negligible)
+        lowest = np.where(reaches.any(axis=0), np.argmax(reaches, axis=0), len(self.values))
+        # Problems and gold counts j worth the work: j itself likely enough, and the
+        # largest other class not almost surely above j.
+        largest = self.at[:, 0] if rest.shape[1] else np.zeros(len(gold), dtype=np.int64)
+        self.live = (self.gold_pmf >= negligible) & (cdf[largest] >= negligible)
+        self.live[:, 0] = False
+        # Classes that can reach j come first (counts sort descending): how many per j,
+        # from each problem's classes counted by count value, largest first.
+        rows = np.repeat(np.arange(len(gold)), rest.shape[1])
+        by_value = np.zeros((len(gold), len(self.values) + 1), dtype=np.int64)
+        np.add.at(by_value, (rows, self.at.ravel()), 1)
+        at_least = np.cumsum(by_value[:, ::-1], axis=1)[:, ::-1]
+        self.width = at_least[:, lowest]
+        self.width[:, j > k - j] = 0  # with t = k - j < j no other class reaches j
+
+    def cost(self) -> NDArray[np.float64]:
+        """Each problem's DP work in state cells (about one multiply-add each)."""
+        j = np.arange(self.k + 1, dtype=np.float64)[None, :]
+        t = self.k - j
+        w = self.width.astype(np.float64)
+        q = np.floor(t / np.maximum(j, 1))
+        b = np.minimum(w, q)
+        # Sum over the 2nd..w-th class of the state's length min(t, a * j) + 1.
+        lengths = j * np.where(b >= 2, b * (b + 1) / 2 - 1, 0) + t * np.maximum(
+            0, w - np.maximum(q, 1)) + np.maximum(w - 1, 0)
+        cells = (b + 1) * (j * lengths + t + 1)
+        return np.asarray(np.where(self.live, cells, 0).sum(axis=1), dtype=np.float64)
+
+    def run(self, rows: NDArray[np.bool_]) -> NDArray[np.float64]:
+        """maj@k of the problems in ``rows``; NaN for the others."""
+        total = np.zeros(len(self.gold))
+        for j in range(1, self.k + 1):
+            live = self.live[:, j] & rows
+            for width in np.unique(self.width[live, j]):
+                chosen = np.flatnonzero(live & (self.width[:, j] == width))
+                step = max(1, self.STATE_CELLS // ((min(width, self.k // j) + 1) * (self.k + 1)))
+                for start in range(0, len(chosen), step):
+                    batch = chosen[start:start + step]
+                    total[batch] += self.gold_pmf[batch, j] * self._credit(batch, j, int(width))
+        value = np.clip(total / self.normaliser, 0.0, 1.0)
+        return np.asarray(np.where(rows, value, np.nan), dtype=np.float64)
+
+    def _credit(self, rows: NDArray[np.int64], j: int, width: int) -> NDArray[np.float64]:
+        """For gold count j: the chance (times P(k - j drawn elsewhere)) that the first
+        ``width`` other classes each draw at most j, the rest freely, ties at j split."""
+        t = self.k - j
+        at = self.at[rows, :width]
+        free = self.none[rows] + self.rest[rows, width:].sum(axis=1)
+        # state[m, r, s]: s votes drawn by the classes so far, m of them tied at j.
+        state = np.ones((1, len(rows), 1))
+        for i in range(width):
+            kernel = self.pmf[at[:, i], : j + 1]
+            state = _add_class(state, kernel, j, t, width)
+        tail = binom_pmf(t - np.arange(state.shape[2])[None, :], free[:, None], self.p)
+        split = 1.0 / np.arange(1, state.shape[0] + 1)
+        return np.asarray(np.einsum("mrs,rs,m->r", state, tail, split), dtype=np.float64)
+
+
+def _add_class(state: NDArray[np.float64], kernel: NDArray[np.float64], j: int, t: int,
+               width: int) -> NDArray[np.float64]:
+    """Convolve one class that draws at most j votes (``kernel[r, u]``: P(u votes)) into
+    the state, a draw of exactly j moving to the next tie count; lengths above t drop."""
+    ties, rows, length = state.shape
+    size = min(t, length - 1 + j) + 1
+    new = np.zeros((min(ties + 1, min(width, t // j) + 1), rows, size))
+    if length <= j:  # shift the kernel along the (shorter) state
+        for v in range(length):
+            span = min(j, size - v)
+            new[:ties, :, v:v + span] += state[:, :, v, None] * kernel[None, :, :span]
+            if v + j < size:
+                new[1:ties + 1, :, v + j] += state[: new.shape[0] - 1, :, v] * kernel[None, :, j]
+        return new
+    for u in range(j):  # shift the state along the (shorter) kernel
+        span = min(length, size - u)
+        new[:ties, :, u:u + span] += state[:, :, :span] * kernel[None, :, u, None]
+    span = min(length, size - j)
+    if span > 0:
+        new[1:ties + 1, :, j:j + span] += state[: new.shape[0] - 1, :, :span] \
+            * kernel[None, :, j, None]
+    return new
 
 
 def mean_majority_at_k(answers: ArrayLike, gold: ArrayLike, ks: Iterable[int]) -> dict[int, float]:

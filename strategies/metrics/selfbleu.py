@@ -5,7 +5,8 @@ clipped n-gram precision ``p_n = clipped / max(1, total)``, a zero numerator rep
 ``epsilon`` (0.1), a score of 0 when no unigram matches, and the brevity penalty against the
 reference length closest to the hypothesis (ties: the shorter). Self-BLEU scores each
 response against the others (at most 50, drawn with a seeded rng) and averages; higher means
-less diverse, so ``1 - SelfBLEU`` is reported as the diversity.
+less diverse, so ``1 - SelfBLEU`` is reported as the diversity. ``self_bleu_per_prompt``
+gives the same values for many prompts in one vectorised pass.
 """
 
 from __future__ import annotations
@@ -17,9 +18,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from strategies.metrics.diversity import Tokenizer, encode_tokens, ngram_ids
+from strategies.metrics.diversity import (
+    PromptNgrams,
+    Tokenizer,
+    encode_tokens,
+    ngram_ids,
+    prompt_ngrams,
+)
 
-__all__ = ["SelfBleu", "SelfBleuConfig", "self_bleu", "sentence_bleu"]
+__all__ = ["SelfBleu", "SelfBleuConfig", "self_bleu", "self_bleu_per_prompt", "sentence_bleu"]
 
 MAX_ORDER = 4
 
@@ -151,6 +158,17 @@ def sentence_bleu(
     return float(_bleu(tokens, doc, lengths, refs, config.epsilon)[0])
 
 
+def _references(n: int, config: SelfBleuConfig) -> NDArray[np.int64]:
+    """Each of n responses' references: all the others, or a seeded draw of them."""
+    if n - 1 <= config.max_references:
+        others = np.arange(n - 1)[None, :]
+        return np.asarray(others + (others >= np.arange(n)[:, None]), dtype=np.int64)
+    keys = np.random.default_rng(config.seed).random((n, n))
+    np.fill_diagonal(keys, np.inf)
+    refs = np.argpartition(keys, config.max_references, axis=1)[:, : config.max_references]
+    return refs.astype(np.int64)
+
+
 def self_bleu(
     texts: Sequence[str],
     *,
@@ -168,13 +186,113 @@ def self_bleu(
     n = len(texts)
     if n < 2:
         return SelfBleu(float("nan"), float("nan"))
-    if n - 1 <= config.max_references:
-        others = np.arange(n - 1)[None, :]
-        refs = others + (others >= np.arange(n)[:, None])
-    else:
-        keys = np.random.default_rng(config.seed).random((n, n))
-        np.fill_diagonal(keys, np.inf)
-        refs = np.argpartition(keys, config.max_references, axis=1)[:, : config.max_references]
     tokens, doc, lengths = _encode(texts, tokenizer)
-    score = float(np.mean(_bleu(tokens, doc, lengths, refs.astype(np.int64), config.epsilon)))
+    score = float(np.mean(_bleu(tokens, doc, lengths, _references(n, config), config.epsilon)))
     return SelfBleu(score, 1.0 - score)
+
+
+def self_bleu_per_prompt(
+    prompts: Sequence[Sequence[str]] | PromptNgrams,
+    *,
+    max_references: int = 50,
+    seed: int = 0,
+    epsilon: float = 0.1,
+    tokenizer: Tokenizer | None = None,
+) -> NDArray[np.float64]:
+    """Return each prompt's Self-BLEU, exactly ``self_bleu(texts).self_bleu`` (NaN for N < 2),
+    over all prompts at once (``prompts`` may be their ``prompt_ngrams``, up to 4-grams).
+
+    Where every other response is a reference (N - 1 <= ``max_references``), a
+    hypothesis's reference count of an n-gram is the largest count in the other
+    responses: the prompt's top count unless the hypothesis alone holds it (then the
+    second), so no (hypothesis, reference) pairs are built. Larger prompts, whose
+    references are drawn, are scored one at a time.
+
+    >>> self_bleu_per_prompt([["a b c d e"] * 3, ["x"], ["a b", "c d"]]).tolist()
+    [1.0, nan, 0.0]
+    """
+    config = SelfBleuConfig(max_references=max_references, seed=seed, epsilon=epsilon)
+    ngrams = prompts if isinstance(prompts, PromptNgrams) else prompt_ngrams(
+        prompts, MAX_ORDER, tokenizer=tokenizer)
+    if len(ngrams.orders) < MAX_ORDER:
+        raise ValueError(f"Self-BLEU needs n-grams up to {MAX_ORDER}")
+    sizes = ngrams.sizes
+    out = np.full(sizes.size, np.nan)
+    if not ngrams.lengths.size:
+        return out
+    scores = _leave_one_out_bleu(ngrams, config.epsilon)
+    ends = np.cumsum(sizes)
+    for i, (start, end) in enumerate(zip((ends - sizes).tolist(), ends.tolist(), strict=True)):
+        n = end - start
+        if 2 <= n <= config.max_references + 1:
+            out[i] = float(np.mean(scores[start:end]))
+        elif n > config.max_references + 1:
+            out[i] = _drawn_self_bleu(ngrams, start, end, config)
+    return out
+
+
+def _drawn_self_bleu(ngrams: PromptNgrams, start: int, end: int,
+                     config: SelfBleuConfig) -> float:
+    """``self_bleu`` of the texts ``start..end-1``, whose references are drawn."""
+    inside = (ngrams.doc >= start) & (ngrams.doc < end)
+    scores = _bleu(ngrams.tokens[inside], ngrams.doc[inside] - start,
+                   ngrams.lengths[start:end], _references(end - start, config),
+                   config.epsilon)
+    return float(np.mean(scores))
+
+
+def _leave_one_out_bleu(ngrams: PromptNgrams, epsilon: float) -> NDArray[np.float64]:
+    """BLEU-4 of every text against the other texts of its prompt, the same floats as
+    ``_bleu`` with those references (meaningless for prompts of fewer than 2 texts)."""
+    sizes, lengths, group = ngrams.sizes, ngrams.lengths, ngrams.prompt
+    n_texts = lengths.size
+    start = np.cumsum(sizes) - sizes
+    local = np.arange(n_texts) - start[group]  # each text's place in its prompt
+    slots = int(sizes.max())
+    log_precision = np.zeros(n_texts)
+    unigram_matches = np.zeros(n_texts)
+    for n, (ids, owner) in enumerate(ngrams.orders[:MAX_ORDER], start=1):
+        clipped = _clipped_matches(ids, owner, group, local, start, slots, n_texts)
+        total = np.maximum(1, lengths - n + 1)
+        log_precision += np.log(np.where(clipped > 0, clipped, epsilon) / total) / MAX_ORDER
+        if n == 1:
+            unigram_matches = clipped
+    # The brevity penalty against the closest other length of the prompt (ties: shorter).
+    place = np.arange(slots)
+    members = start[group][:, None] + place[None, :]
+    valid = (place[None, :] < sizes[group][:, None]) & (members != np.arange(n_texts)[:, None])
+    ref_len = lengths[np.minimum(members, n_texts - 1)]
+    distance = np.abs(ref_len - lengths[:, None]) * (lengths.max() + 1) + ref_len
+    closest = np.argmin(np.where(valid, distance, np.iinfo(np.int64).max), axis=1)
+    r = ref_len[np.arange(n_texts), closest]
+    with np.errstate(divide="ignore"):
+        penalty = np.where(lengths > r, 1.0, np.exp(1.0 - r / np.maximum(lengths, 1)))
+    return np.asarray(np.where(unigram_matches > 0, penalty * np.exp(log_precision), 0.0),
+                      dtype=np.float64)
+
+
+def _clipped_matches(ids: NDArray[np.int64], owner: NDArray[np.int64],
+                     group: NDArray[np.int64], local: NDArray[np.int64],
+                     start: NDArray[np.int64], slots: int, n_texts: int) -> NDArray[np.float64]:
+    """Per text, its n-grams' counts clipped by the largest count in another text of its
+    group, summed (BLEU's clipped matches against every other text of the group)."""
+    if not ids.size:
+        return np.zeros(n_texts)
+    width = int(ids.max()) + 1
+    # One sort orders the occurrences by (group, n-gram, text): runs of equal keys count
+    # an n-gram in a text; runs of (group, n-gram) hold its counts in the group.
+    keys = np.sort((group[owner] * width + ids) * slots + local[owner])
+    first = np.flatnonzero(np.append(True, keys[1:] != keys[:-1]))
+    count = np.diff(np.append(first, keys.size))
+    gram, text = keys[first] // slots, keys[first] % slots
+    text = text + start[gram // width]
+    new_gram = np.append(True, gram[1:] != gram[:-1])
+    runs, run = np.flatnonzero(new_gram), np.cumsum(new_gram) - 1
+    top = np.maximum.reduceat(count, runs)
+    place = np.arange(count.size)
+    holder = np.minimum.reduceat(np.where(count == top[run], place, count.size), runs)
+    alone = place == holder[run]
+    second = np.maximum.reduceat(np.where(alone, 0, count), runs)
+    reference = np.where(alone, second[run], top[run])
+    return np.asarray(np.bincount(text, np.minimum(count, reference), minlength=n_texts),
+                      dtype=np.float64)

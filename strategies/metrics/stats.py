@@ -7,7 +7,7 @@ memory stays bounded; seeds are explicit and reported.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -21,6 +21,7 @@ __all__ = [
     "HolmConfig",
     "PairedComparison",
     "bootstrap_ci",
+    "bootstrap_cis",
     "cohen_kappa",
     "holm_bonferroni",
     "mcnemar_exact",
@@ -97,17 +98,25 @@ def _chunks(total: int, width: int) -> Iterator[int]:
         yield min(step, total - start)
 
 
+def _resample_indices(
+    n: int, n_resamples: int, rng: np.random.Generator
+) -> list[NDArray[np.int32]]:
+    """Chunks of ``n_resamples`` rows of n indices drawn with replacement from ``range(n)``."""
+    return [rng.integers(0, n, size=(rows, n), dtype=np.int32)
+            for rows in _chunks(n_resamples, n)]
+
+
 def _bootstrap_means(
     values: NDArray[np.float64], n_resamples: int, rng: np.random.Generator
 ) -> NDArray[np.float64]:
     """Means of ``n_resamples`` resamples (with replacement) of ``values``."""
-    n = values.size
-    return np.concatenate(
-        [
-            values[rng.integers(0, n, size=(rows, n), dtype=np.int32)].mean(axis=1)
-            for rows in _chunks(n_resamples, n)
-        ]
-    )
+    return _resampled_means(values, _resample_indices(values.size, n_resamples, rng))
+
+
+def _resampled_means(
+    values: NDArray[np.float64], indices: list[NDArray[np.int32]]
+) -> NDArray[np.float64]:
+    return np.concatenate([values[chunk].mean(axis=1) for chunk in indices])
 
 
 def bootstrap_ci(
@@ -119,13 +128,33 @@ def bootstrap_ci(
     >>> ci.mean, ci.low <= ci.mean <= ci.high, (ci.seed, ci.n_resamples)
     (0.75, True, (1, 2000))
     """
+    return bootstrap_cis([values], n_resamples=n_resamples, alpha=alpha, seed=seed)[0]
+
+
+def bootstrap_cis(
+    samples: Sequence[ArrayLike], *, n_resamples: int = 10_000, alpha: float = 0.05,
+    seed: int = 0,
+) -> list[ConfidenceInterval]:
+    """Return ``bootstrap_ci`` of each sample of per-problem scores, the same intervals as
+    one call each: samples of one length share one draw of the resample indices.
+
+    >>> [ci.mean for ci in bootstrap_cis([[0, 1], [1, 1], [0, 0, 1]], n_resamples=100)]
+    [0.5, 1.0, 0.3333333333333333]
+    """
     config = BootstrapConfig(n_resamples=n_resamples, alpha=alpha, seed=seed)
-    scores = _as_scores("values", values)
-    means = _bootstrap_means(scores, config.n_resamples, np.random.default_rng(config.seed))
-    low, high = np.quantile(means, [config.alpha / 2, 1 - config.alpha / 2])
-    return ConfidenceInterval(
-        float(scores.mean()), float(low), float(high), config.seed, config.n_resamples
-    )
+    drawn: dict[int, list[NDArray[np.int32]]] = {}
+    out = []
+    for values in samples:
+        scores = _as_scores("values", values)
+        if scores.size not in drawn:
+            drawn[scores.size] = _resample_indices(
+                scores.size, config.n_resamples, np.random.default_rng(config.seed))
+        means = _resampled_means(scores, drawn[scores.size])
+        low, high = np.quantile(means, [config.alpha / 2, 1 - config.alpha / 2])
+        out.append(ConfidenceInterval(
+            float(scores.mean()), float(low), float(high), config.seed, config.n_resamples
+        ))
+    return out
 
 
 def _binom_cdf(k: int, n: int) -> float:

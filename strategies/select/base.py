@@ -23,6 +23,7 @@ __all__ = [
     "Selection",
     "Selector",
     "answer_groups",
+    "answer_groups_of",
     "check_seed",
     "rank_options",
     "seeded_rng",
@@ -98,13 +99,27 @@ def answer_groups(
     >>> groups.tolist(), firsts
     ([0, -1, 1, 0, 0], (0, 2))
     """
+    return answer_groups_of([candidate.answer for candidate in candidates], exact=exact)
+
+
+def answer_groups_of(
+    answers: Sequence[str | None], *, exact: bool = False
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``answer_groups`` of the answers themselves.
+
+    The groups depend only on the distinct answers in order of first occurrence, so a
+    caller with many repeated answers may group those and spread the ids.
+
+    >>> answer_groups_of(["7", "7", None, "8"], exact=True)[0].tolist()
+    [0, 0, -1, 1]
+    """
     if not exact:
-        return group_answers([candidate.answer for candidate in candidates])
+        return group_answers(answers)
     ids: dict[str, int] = {}
     firsts: list[int] = []
-    group = np.full(len(candidates), -1, dtype=np.int64)
-    for index, candidate in enumerate(candidates):
-        answer = canonical_answer(candidate.answer)
+    group = np.full(len(answers), -1, dtype=np.int64)
+    for index, text in enumerate(answers):
+        answer = canonical_answer(text)
         if answer is None:
             continue
         if answer not in ids:

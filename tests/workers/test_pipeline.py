@@ -140,6 +140,44 @@ def test_it_runs_registered_schemes_samplers_and_selectors_through_the_worker(
 
 
 @pytest.mark.slow
+def test_it_runs_one_problem_at_n_2000_over_several_tasks_and_batches(
+    client: Any, team: Any, owner: Any, celery_worker_process: Any
+) -> None:
+    from webapp.experiments.models import ChunkAttempt, Metric, PoolProblem
+
+    assert client.login(username=owner.username, password=PASSWORD)
+    experiment = submit(
+        client, team, arithmetic_size="1", n_samples="2000", max_new_tokens="2",
+        rows=["g", "f"], **{"s-f-top_p": "1"},
+    )
+    fragment = wait_until_done(client, experiment, celery_worker_process, timeout=300)
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.FINISHED, experiment.error
+    greedy, sampled = experiment.strategies.order_by("position")
+    problem = experiment.problems.get().pk
+
+    # Every index once, from two range tasks of 1,024 and 976 samples (each decoded in
+    # batches of up to STRATLAB_MAX_BATCH_ROWS), marked complete once all were stored.
+    indices = list(Sample.objects.filter(pool=sampled.pool).values_list("index", flat=True))
+    assert sorted(indices) == list(range(2000))
+    marker = PoolProblem.objects.get(pool=sampled.pool, problem_id=problem)
+    assert (marker.n_requested, marker.n_done) == (2000, 2000)
+    keys = set(ChunkAttempt.objects.filter(experiment=experiment).values_list("key", flat=True))
+    ranges = [f"{sampled.pool_id}:{problem}:s0-1023", f"{sampled.pool_id}:{problem}:s1024-1999"]
+    assert keys == {f"generate:{greedy.pool_id}:{problem}", f"verify:{greedy.pool_id}:{problem}",
+                    *(f"{stage}:{r}" for stage in ("generate", "verify") for r in ranges),
+                    "metrics"}
+    assert not ChunkAttempt.objects.filter(experiment=experiment, attempts__gt=0).exists()
+    assert Verdict.objects.filter(sample__pool=sampled.pool).count() == 2000
+    assert len(set(Sample.objects.filter(pool=sampled.pool).values_list("text", flat=True))) > 1
+
+    # k at the powers of two up to N, on the page and in the figures.
+    assert experiment.k_values == [2**i for i in range(11)]
+    assert "pass@1024" in fragment
+    assert Metric.objects.filter(strategy=sampled, name="pass_at_k", k=1024).exists()
+
+
+@pytest.mark.slow
 def test_it_runs_the_packaged_smollm2_on_two_problems(
     client: Any, team: Any, owner: Any, celery_worker_process: Any
 ) -> None:

@@ -277,7 +277,9 @@ class ExperimentSpecSerializer(serializers.Serializer):  # type: ignore[type-arg
     name = serializers.CharField(max_length=200)
     model = serializers.CharField(required=False, help_text="GET /api/v1/models/")
     dataset = DatasetSpecSerializer()
-    n_samples = serializers.IntegerField(required=False, help_text="N, 1-256 (default 8)")
+    n_samples = serializers.IntegerField(required=False,
+                                         help_text="N, 1-10000 (default 8); k is reported "
+                                         "at the powers of two up to N")
     max_new_tokens = serializers.IntegerField(required=False, help_text="1-4096 (default 32)")
     seed = serializers.IntegerField(required=False, help_text="default 0")
     verifier = serializers.CharField(required=False, help_text="default: the dataset's")
@@ -287,6 +289,6 @@ class ExperimentSpecSerializer(serializers.Serializer):  # type: ignore[type-arg
 
 
 class AmendmentSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    n_samples = serializers.IntegerField(required=False, help_text="The larger N.")
+    n_samples = serializers.IntegerField(required=False, help_text="The larger N, up to 10000.")
     strategies = StrategySpecSerializer(many=True, required=False,
                                         help_text="Rows to add, as in a spec.")

@@ -1,12 +1,15 @@
 """Chunks: the units of work one message carries, and their rows in ``ChunkAttempt``.
 
 A chunk is the generation of a slice of problems for the pools of one model, the
-verification of that slice, or an experiment's metrics. Its key (stage, pools,
-problems) names its ``ChunkAttempt`` row, which records when a message for it was sent
-(``enqueued``), when a delivery began (``started``) and beat (``updated``), when that
-delivery ended (``finished``), how many deliveries began since it last completed
-(``attempts``) and the last error. ``recovery`` reads these rows to tell a chunk that a
-task holds from one whose task died; nothing here changes an experiment.
+verification of that slice, or an experiment's metrics. A pool whose N is larger than
+``STRATLAB_CHUNK_SAMPLES`` is generated and verified a range of sample indices at a
+time: such a chunk holds one pool, one problem and its ``samples`` ``[first, last)``.
+Its key (stage, pools, problems, and the range if any) names its ``ChunkAttempt``
+row, which records when a message for it was sent (``enqueued``), when a delivery began
+(``started``) and beat (``updated``), when that delivery ended (``finished``), how many
+deliveries began since it last completed (``attempts``) and the last error.
+``recovery`` reads these rows to tell a chunk that a task holds from one whose task
+died; nothing here changes an experiment.
 """
 
 from __future__ import annotations
@@ -43,22 +46,44 @@ def _ranges(ids: Sequence[int]) -> str:
     return ",".join(parts)
 
 
+SampleRange = tuple[int, int]
+
+
+def _range(samples: Sequence[int] | None) -> SampleRange | None:
+    if samples is None:
+        return None
+    first, last = (int(v) for v in samples)
+    if not 0 <= first < last:
+        raise ValueError(f"a range of sample indices needs 0 <= first < last, got {samples}")
+    return first, last
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One message's work. ``demands`` holds (pool id, n) pairs in the order the message
-    lists them (a verification message sends the pool ids only)."""
+    lists them (a verification message sends the pool ids only); ``samples``, when set,
+    limits it to the sample indices ``[first, last)`` of its (one) problem."""
 
     stage: str
     demands: tuple[tuple[int, int], ...] = ()
     problem_ids: tuple[int, ...] = ()
+    samples: SampleRange | None = None
 
     @classmethod
-    def generate(cls, demands: Sequence[Sequence[int]], problem_ids: Sequence[int]) -> Chunk:
-        return cls(GENERATE, tuple((int(p), int(n)) for p, n in demands), tuple(problem_ids))
+    def generate(cls, demands: Sequence[Sequence[int]], problem_ids: Sequence[int],
+                 samples: Sequence[int] | None = None) -> Chunk:
+        return cls(GENERATE, tuple((int(p), int(n)) for p, n in demands), tuple(problem_ids),
+                   _range(samples))
 
     @classmethod
-    def verify(cls, demands: Sequence[Sequence[int]], problem_ids: Sequence[int]) -> Chunk:
-        return cls(VERIFY, tuple((int(p), int(n)) for p, n in demands), tuple(problem_ids))
+    def verify(cls, demands: Sequence[Sequence[int]], problem_ids: Sequence[int],
+               samples: Sequence[int] | None = None) -> Chunk:
+        return cls(VERIFY, tuple((int(p), int(n)) for p, n in demands), tuple(problem_ids),
+                   _range(samples))
+
+    def verification(self) -> Chunk:
+        """The verification chunk that follows this generation chunk."""
+        return Chunk.verify(self.demands, self.problem_ids, self.samples)
 
     @classmethod
     def metrics(cls) -> Chunk:
@@ -70,10 +95,13 @@ class Chunk:
 
     @property
     def key(self) -> str:
-        """``generate:12,13:401-408``; a digest when that would not fit the column."""
+        """``generate:12,13:401-408``, ``generate:12:401:s1024-2047`` for a range of
+        sample indices; a digest when that would not fit the column."""
         if self.stage == METRICS:
             return METRICS
         key = f"{self.stage}:{_ranges(self.pool_ids)}:{_ranges(self.problem_ids)}"
+        if self.samples is not None:
+            key += f":s{self.samples[0]}-{self.samples[1] - 1}"
         if len(key) <= KEY_LENGTH:
             return key
         return f"{self.stage}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
@@ -83,11 +111,15 @@ class Chunk:
         return TASKS[self.stage]
 
     def args(self, experiment_id: int) -> list[Any]:
-        """The task's arguments, as ``enqueue_experiment`` and the tasks send them."""
+        """The task's arguments, as ``enqueue_experiment`` and the tasks send them: a range
+        of sample indices comes last (after the one-pool form's unused ``n``, for
+        generation)."""
+        samples = [] if self.samples is None else [list(self.samples)]
         if self.stage == GENERATE:
-            return [experiment_id, [[p, n] for p, n in self.demands], list(self.problem_ids)]
+            return [experiment_id, [[p, n] for p, n in self.demands], list(self.problem_ids),
+                    *([None] if samples else []), *samples]
         if self.stage == VERIFY:
-            return [experiment_id, self.pool_ids, list(self.problem_ids)]
+            return [experiment_id, self.pool_ids, list(self.problem_ids), *samples]
         return [experiment_id]
 
 

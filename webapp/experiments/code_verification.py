@@ -47,7 +47,8 @@ from webapp.experiments.models import (
     Strategy,
     Verdict,
 )
-from webapp.experiments.pools import is_pool_problem_done, pool_demands
+from webapp.experiments.pools import in_range, is_pool_problem_done, pool_demands
+from webapp.experiments.tallies import counting_verdicts, pairs_of_samples
 from webapp.experiments.verification import verifier_for
 
 UNIT_TESTS = "unit_tests"
@@ -121,6 +122,8 @@ class CodePlan:
     problem_ids: tuple[int, ...]
     # Whose slice: ``record_slice`` stores nothing once that experiment is cancelled.
     experiment_id: int
+    # The slice's sample indices ``[first, last)`` (a pool verified a range at a time).
+    samples: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -134,11 +137,14 @@ class CodeOutcomes:
 
 
 def plan_slice(experiment_id: int, pool_ids: Sequence[int],
-               problem_ids: Sequence[int]) -> CodePlan:
-    """What the sandbox must run to judge the pools' slice and fill its pass matrices.
+               problem_ids: Sequence[int], samples: tuple[int, int] | None = None) -> CodePlan:
+    """What the sandbox must run to judge the pools' slice (its sample indices
+    ``[first, last)`` only, when ``samples`` is given) and fill its pass matrices.
 
     Solution pools get unit-test runs (after their problems' canonical solutions are
     timed); a test pool gets its assertions extracted when the outcomes are recorded.
+    A pass matrix needs both of its pools' samples: any slice of the problem that finds
+    them all stored runs it.
     """
     experiment = Experiment.objects.select_related("dataset").get(pk=experiment_id)
     key = verifier_for(experiment)
@@ -147,7 +153,7 @@ def plan_slice(experiment_id: int, pool_ids: Sequence[int],
     solutions = [pool for pool in ordered if not is_test_pool(pool)]
     calibrations = calibration_runs(experiment, problem_ids) if solutions else []
     unit_tests = [run for pool in solutions
-                  for run in unit_test_runs(experiment, key, pool.pk, problem_ids)]
+                  for run in unit_test_runs(experiment, key, pool.pk, problem_ids, samples)]
     return CodePlan(
         calibrations=tuple(calibrations),
         unit_tests=tuple(unit_tests),
@@ -158,6 +164,7 @@ def plan_slice(experiment_id: int, pool_ids: Sequence[int],
                          for pool in ordered if is_test_pool(pool)),
         problem_ids=tuple(problem_ids),
         experiment_id=experiment_id,
+        samples=samples,
     )
 
 
@@ -174,7 +181,8 @@ def record_slice(plan: CodePlan, outcomes: CodeOutcomes) -> bool:
             for run, outcome in zip(plan.unit_tests, outcomes.unit_tests, strict=True)
         ])
         for pool_id, limit in plan.test_pools:
-            record_test_pool_verdicts(plan.verifier, pool_id, plan.problem_ids, limit)
+            record_test_pool_verdicts(plan.verifier, pool_id, plan.problem_ids, limit,
+                                      plan.samples)
         for job, job_outcomes in zip(plan.matrices, outcomes.matrices, strict=True):
             record_matrix(job, matrix_rows(job, job_outcomes))
     return True
@@ -249,10 +257,13 @@ def record_calibration(problem_id: int, status: str, seconds: float, detail: str
 
 
 def unit_test_runs(experiment: Experiment, key: str, pool_id: int,
-                   problem_ids: Sequence[int]) -> list[CodeRun]:
-    """One run per solution sample of the slice that has no verdict under ``key``."""
+                   problem_ids: Sequence[int], samples: tuple[int, int] | None = None,
+                   ) -> list[CodeRun]:
+    """One run per solution sample of the slice (of ``samples``' indices, if given) that
+    has no verdict under ``key``."""
     config = unit_test_config(experiment)
-    pending = (Sample.objects.filter(pool_id=pool_id, problem_id__in=problem_ids)
+    pending = (Sample.objects.filter(in_range(samples), pool_id=pool_id,
+                                     problem_id__in=problem_ids)
                .exclude(verdicts__verifier=key).select_related("problem")
                .order_by("problem__index", "index"))
     runs = []
@@ -273,21 +284,23 @@ def record_unit_test_verdicts(
     key: str, results: Iterable[tuple[CodeRun, str, str]]
 ) -> None:
     """Store (run, sandbox status, detail) as verdicts: only "passed" passes."""
-    Verdict.objects.bulk_create(
-        [
-            Verdict(sample_id=run.sample_id, verifier=key, answer=run.answer,
-                    outcome=Verdict.Outcome.PASS if status == "passed" else Verdict.Outcome.FAIL,
-                    detail=(status if not detail else f"{status}: {detail}")[:DETAIL_CHARS])
-            for run, status, detail in results
-        ],
-        ignore_conflicts=True,
-    )
+    verdicts = [
+        Verdict(sample_id=run.sample_id, verifier=key, answer=run.answer,
+                outcome=Verdict.Outcome.PASS if status == "passed" else Verdict.Outcome.FAIL,
+                detail=(status if not detail else f"{status}: {detail}")[:DETAIL_CHARS])
+        for run, status, detail in results
+    ]
+    with counting_verdicts(key, pairs_of_samples(v.sample_id for v in verdicts)):
+        Verdict.objects.bulk_create(verdicts, ignore_conflicts=True)
 
 
 def record_test_pool_verdicts(key: str, pool_id: int, problem_ids: Sequence[int],
-                              tests_per_sample: int) -> int:
-    """Give each generated-test sample its extracted assertions as a verdict."""
-    pending = (Sample.objects.filter(pool_id=pool_id, problem_id__in=problem_ids)
+                              tests_per_sample: int,
+                              samples: tuple[int, int] | None = None) -> int:
+    """Give each generated-test sample (of ``samples``' indices, if given) its extracted
+    assertions as a verdict."""
+    pending = (Sample.objects.filter(in_range(samples), pool_id=pool_id,
+                                     problem_id__in=problem_ids)
                .exclude(verdicts__verifier=key).select_related("problem"))
     verdicts = []
     for sample in pending:
@@ -298,7 +311,8 @@ def record_test_pool_verdicts(key: str, pool_id: int, problem_ids: Sequence[int]
             outcome=Verdict.Outcome.UNJUDGED,
             detail=f"{len(tests)} generated assertion{'s' if len(tests) != 1 else ''}",
         ))
-    Verdict.objects.bulk_create(verdicts, ignore_conflicts=True)
+    with counting_verdicts(key, [(pool_id, pk) for pk in problem_ids]):
+        Verdict.objects.bulk_create(verdicts, ignore_conflicts=True)
     return len(verdicts)
 
 

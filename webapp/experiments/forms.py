@@ -23,7 +23,7 @@ from webapp.datasets.code import HUMANEVAL_SIZE, CodeParseError, parse_code_json
 from webapp.datasets.models import Dataset
 from webapp.datasets.services import PromptParseError, parse_prompt_lines
 from webapp.experiments.config_forms import build_config, config_fields
-from webapp.experiments.services import MAX_SAMPLES, model_choices
+from webapp.experiments.services import MAX_SAMPLES, TOO_MANY_SAMPLES, model_choices
 from webapp.experiments.specs import CODE_SELECTORS, StrategySpec
 from webapp.experiments.subsets import choose_problems, parse_ids, subset_spec
 from webapp.experiments.verification import CODE_VERIFIERS, MODEL_VERIFIERS, TEXT_VERIFIERS
@@ -37,6 +37,14 @@ CODE_SOURCES = ("humaneval", "code_upload")
 MAX_UPLOAD_BYTES = 20 << 20
 # The verifier a saved dataset's kind implies (the form's default for it).
 KIND_VERIFIERS = {"math": "math", "exact": "exact", "regex": "regex", "choice": "choice"}
+
+
+def n_samples_field(**kwargs: Any) -> forms.IntegerField:
+    """N, from 1 to ``MAX_SAMPLES``; above it the message names the bound."""
+    return forms.IntegerField(
+        label="Samples per problem (N)", min_value=1, max_value=MAX_SAMPLES,
+        error_messages={"max_value": TOO_MANY_SAMPLES}, **kwargs,
+    )
 
 
 class ExperimentForm(forms.Form):
@@ -103,9 +111,7 @@ class ExperimentForm(forms.Form):
         help_text="The dataset's ids (or row numbers from 0), separated by commas, spaces "
         "or lines.",
     )
-    n_samples = forms.IntegerField(
-        label="Samples per problem (N)", min_value=1, max_value=MAX_SAMPLES, initial=8
-    )
+    n_samples = n_samples_field(initial=8)
     max_new_tokens = forms.IntegerField(
         label="Max new tokens", min_value=1, max_value=4096, initial=32
     )
@@ -323,10 +329,8 @@ class AmendForm(forms.Form):
     """A finished experiment's larger N; the strategies to add come as ``StrategyForm``
     rows beside it (``lifecycle.amend_experiment`` checks the rest)."""
 
-    n_samples = forms.IntegerField(
-        label="Samples per problem (N)", min_value=1, max_value=MAX_SAMPLES,
-        help_text="Grow the pools: only the samples they lack are generated.",
-    )
+    n_samples = n_samples_field(
+        help_text="Grow the pools: only the samples they lack are generated.")
 
     def __init__(self, *args: Any, current_n: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

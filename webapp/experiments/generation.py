@@ -9,9 +9,12 @@ self-evaluation score, the model judge) are stored here too.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from django.conf import settings
 
 from strategies import registry
 from strategies.recipe import PoolRecipe
@@ -39,13 +42,17 @@ def problem_names(problem_ids: Sequence[int]) -> str:
 
 @dataclass(frozen=True)
 class PoolWork:
-    """One (pool, problem) of a chunk: what to generate (``recipe``, ``problem``, ``n``,
-    ``seed``, ``first``: what the runtime reads) and where it is stored, for which
+    """One (pool, problem) of a chunk, or a window of its sample indices: what to generate
+    (``recipe``, ``problem``, ``n``, ``seed``, ``first``, ``last``: what the runtime reads)
+    and where it is stored, for which experiment. ``n`` is the pool's N for the
     experiment.
 
-    ``first`` is the first sample index to decode: a batchable pool grown from 16 to 64
-    holds samples 0..15 already, and a sample depends on its seed and index only, so
-    only 16..63 are decoded. Other pools decode from 0 (``first`` is 0).
+    ``[first, last)`` are the sample indices to decode. A sample of a batchable pool
+    depends on its seed and index only, so its indices are decoded a window at a time:
+    a pool grown from 16 to 64 holds samples 0..15 already and decodes 16..63 only, and
+    a pool of 2,000 decodes ``STRATLAB_MAX_BATCH_ROWS`` indices per window, each stored
+    as soon as it is decoded. Other pools decode ``[0, n)`` in one run. A follow-up
+    (scores, the model judge) reads the stored samples of ``[first, last)``.
     """
 
     pool_id: int
@@ -56,7 +63,14 @@ class PoolWork:
     n: int
     seed: int
     experiment_id: int
-    first: int = 0
+    first: int
+    last: int
+
+    @property
+    def is_windowed(self) -> bool:
+        """Whether its samples are exactly the indices 0..n-1, decoded a window at a time
+        (a batchable sampled pool); a greedy pool's one sample stands for its N."""
+        return self.recipe.batchable and not self.recipe.is_greedy
 
 
 @dataclass(frozen=True)
@@ -83,9 +97,11 @@ class ModelWork:
     judge: Judge | None
 
 
-def _work(experiment_id: int, pool: SamplePool, problem: Any, n: int, first: int = 0,
-          ) -> PoolWork:
-    return PoolWork(
+def _work(experiment_id: int, pool: SamplePool, problem: Any, n: int,
+          window: tuple[int, int] | None = None) -> PoolWork:
+    """The (pool, problem)'s work over ``window`` (its sample indices ``[first, last)``;
+    all of ``[0, n)`` when None, and always for a pool that is not windowed)."""
+    work = PoolWork(
         pool_id=pool.pk,
         problem_id=problem.pk,
         problem_index=problem.index,
@@ -96,21 +112,61 @@ def _work(experiment_id: int, pool: SamplePool, problem: Any, n: int, first: int
         n=n,
         seed=problem_seed(pool.seed, problem.index),
         experiment_id=experiment_id,
-        first=first if pool.recipe.batchable and not pool.recipe.is_greedy else 0,
+        first=0,
+        last=n,
     )
+    if window is None or not work.is_windowed:
+        return work
+    return dataclasses.replace(work, first=window[0], last=window[1])
 
 
-def _first_missing(pool_id: int, problem_id: int, n: int) -> int:
-    """The lowest sample index below ``n`` not stored for the (pool, problem); ``n - 1``
-    when all are (only the completion marker is missing: one sample is decoded again)."""
-    have = pools.existing_sample_indices(pool_id, problem_id)
-    return next((i for i in range(n) if i not in have), max(0, n - 1))
+def windows(missing: Sequence[int], last: int, size: int) -> list[tuple[int, int]]:
+    """Windows ``[first, last)`` of at most ``size`` indices, each from a missing index,
+    that cover the ``missing`` indices (sorted, below ``last``).
+
+    >>> windows([0, 1, 2, 3, 4], 5, 2)
+    [(0, 2), (2, 4), (4, 5)]
+    >>> windows([3, 40, 41], 64, 16)
+    [(3, 19), (40, 56)]
+    """
+    out: list[tuple[int, int]] = []
+    for index in missing:
+        if out and index < out[-1][1]:
+            continue
+        out.append((index, min(index + size, last)))
+    return out
+
+
+def _missing(pool_id: int, problem_id: int, first: int, last: int) -> list[int]:
+    """The sample indices of ``[first, last)`` not stored for the (pool, problem)."""
+    have = pools.existing_sample_indices(pool_id, problem_id, first=first, last=last)
+    return [i for i in range(first, last) if i not in have]
+
+
+def _lacking(experiment_id: int, pool: SamplePool, problem: Any, n: int,
+             samples: tuple[int, int] | None) -> list[PoolWork]:
+    """The windows a (pool, problem) lacks (of its range ``samples``, if given): a
+    windowed pool's missing indices, ``STRATLAB_MAX_BATCH_ROWS`` at most per window; a
+    whole problem otherwise. A whole problem with every sample but no completion marker
+    decodes its last sample again, which writes the marker."""
+    whole = _work(experiment_id, pool, problem, n)
+    if not whole.is_windowed:
+        return [whole]
+    first, last = samples if samples is not None else (0, n)
+    missing = _missing(pool.pk, problem.pk, first, last)
+    if not missing and samples is None:
+        missing = [n - 1]
+    return [_work(experiment_id, pool, problem, n, window)
+            for window in windows(missing, last, settings.STRATLAB_MAX_BATCH_ROWS)]
 
 
 def chunk_work(
-    experiment_id: int, demands: Sequence[Sequence[int]], problem_ids: Sequence[int]
+    experiment_id: int, demands: Sequence[Sequence[int]], problem_ids: Sequence[int],
+    samples: Sequence[int] | None = None,
 ) -> list[ModelWork]:
-    """What the slice still needs, per model: ``demands`` holds ``[pool id, n]`` pairs.
+    """What the slice still needs, per model: ``demands`` holds ``[pool id, n]`` pairs;
+    ``samples``, when given, limits it to the sample indices ``[first, last)`` (a chunk of
+    a pool generated in ranges).
 
     Problem by problem, each problem's pools side by side (e.g. top-H and min-p rows),
     so that a batch holds whole problems.
@@ -133,23 +189,45 @@ def chunk_work(
         lacking: list[PoolWork] = []
         followups: list[PoolWork] = []
         for pool, n in demanded:
-            needing = pools.problems_needing_work(pool.pk, problem_ids, n, verifiers=verifiers)
-            missing = {p.pk for p in pools.problems_missing_samples(
-                pool.pk, [p.pk for p in needing], n)}
-            lacking += [_work(experiment_id, pool, p, n, _first_missing(pool.pk, p.pk, n))
-                        for p in needing if p.pk in missing]
-            followups += [_work(experiment_id, pool, p, n) for p in needing]
+            if samples is None:
+                needing = pools.problems_needing_work(pool.pk, problem_ids, n,
+                                                      verifiers=verifiers)
+                missing = {p.pk for p in pools.problems_missing_samples(
+                    pool.pk, [p.pk for p in needing], n)}
+                window = None
+            else:
+                window = (int(samples[0]), min(int(samples[1]), n))
+                needing, missing = _range_needs(pool.pk, problem_ids, window, verifiers)
+            for problem in needing:
+                if problem.pk in missing:
+                    lacking += _lacking(experiment_id, pool, problem, n, window)
+                followups.append(_work(experiment_id, pool, problem, n, window))
         lacking.sort(key=lambda w: w.problem_index)
         out.append(ModelWork(model_name, tuple(lacking), tuple(followups),
                              experiment.self_eval, judge))
     return out
 
 
+def _range_needs(pool_id: int, problem_ids: Sequence[int], window: tuple[int, int],
+                 verifiers: Sequence[str]) -> tuple[list[Problem], set[int]]:
+    """The problems whose samples ``[first, last)`` lack one or a model-run verdict, and
+    those of them lacking samples."""
+    first, last = window
+    missing = {pid for pid in problem_ids if _missing(pool_id, pid, first, last)}
+    unscored: set[int] = set()
+    for verifier in verifiers:
+        unscored |= pools.problems_lacking_verdicts(pool_id, problem_ids, last, verifier,
+                                                    first=first)
+    needing = list(Problem.objects.filter(pk__in=missing | unscored).order_by("index"))
+    return needing, missing
+
+
 def store_candidates(work: PoolWork, candidates: Sequence[Candidate]) -> bool:
     """Store the candidates (of indices ``work.first``, ``work.first + 1``, ...) not
-    stored yet and mark the problem generated for ``work.n``; a scheme's self-evaluation
-    scores (refinement's) are kept as verdicts. Nothing is stored once the experiment is
-    cancelled (``guard``); True when it was."""
+    stored yet and mark the problem generated for ``work.n`` (a windowed pool's once all
+    its N are stored); a scheme's self-evaluation scores (refinement's) are kept as
+    verdicts. Nothing is stored once the experiment is cancelled (``guard``); True when
+    it was."""
     # A pool that is not batchable is drawn whole again (the same seed gives the same
     # samples), so a pool grown later keeps its first samples; indices already stored
     # are not written again.
@@ -157,11 +235,12 @@ def store_candidates(work: PoolWork, candidates: Sequence[Candidate]) -> bool:
     with unless_cancelled(work.experiment_id) as is_open:
         if not is_open:
             return False
-        have = pools.existing_sample_indices(work.pool_id, work.problem_id)
+        have = pools.existing_sample_indices(work.pool_id, work.problem_id, first=work.first,
+                                             last=work.first + len(indexed))
         ids = pools.record_samples(
             work.pool_id, work.problem_id,
             {i: c for i, c in indexed.items() if i not in have},
-            requested=work.n,
+            requested=work.n, every_index=work.is_windowed,
         )
         if work.recipe.scheme_object.self_eval_scores:
             verification.record_scores([
@@ -174,13 +253,15 @@ def store_candidates(work: PoolWork, candidates: Sequence[Candidate]) -> bool:
 def unscored(work: PoolWork) -> list[tuple[int, str]]:
     """(sample id, text) of the work's samples without a self-evaluation score."""
     return pools.samples_without_verdict(
-        work.pool_id, work.problem_id, work.n, verification.SELF_EVAL_VERIFIER
+        work.pool_id, work.problem_id, work.last, verification.SELF_EVAL_VERIFIER,
+        first=work.first,
     )
 
 
 def unjudged(work: PoolWork, judge: Judge) -> list[tuple[int, str]]:
     """(sample id, text) of the work's samples without the model judge's verdict."""
-    return pools.samples_without_verdict(work.pool_id, work.problem_id, work.n, judge.key)
+    return pools.samples_without_verdict(work.pool_id, work.problem_id, work.last, judge.key,
+                                         first=work.first)
 
 
 def record_scores(work: PoolWork, pending: Sequence[tuple[int, str]],
@@ -207,5 +288,5 @@ def record_judged(work: PoolWork, judge: Judge, pending: Sequence[tuple[int, str
 __all__ = [
     "Judge", "ModelWork", "PoolWork", "chunk_work", "problem_names", "problem_seed",
     "record_judged",
-    "record_scores", "store_candidates", "unjudged", "unscored",
+    "record_scores", "store_candidates", "unjudged", "unscored", "windows",
 ]

@@ -1,5 +1,7 @@
 """The figures with the team's human labels beside the automatic ones, what the labels
-changed, and how well the labels agree with the automatic verifier (Cohen's kappa)."""
+changed, the paired comparisons with the labels, and how well the labels agree with the
+automatic verifier (Cohen's kappa). Everything here reads stored rows: the recompute
+after a label change (``results.compute_labelled_results``) writes them."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 
 from strategies.metrics.stats import cohen_kappa
 from webapp.experiments.models import Experiment, Verdict
-from webapp.experiments.queries import Figure, metric_figures
+from webapp.experiments.queries import Figure, comparisons, metric_figures
 from webapp.experiments.verification import verifier_for
 from webapp.review.models import HumanLabel
 from webapp.review.services import label_verdict, visible_samples_q
@@ -84,8 +86,9 @@ def _figure_names(experiment: Experiment, n: int) -> list[tuple[str, int, str]]:
 
 def labelled_figures(experiment: Experiment) -> dict[str, Any]:
     """Per strategy, selected accuracy, sel@k at each k, pass@1 and coverage automatic
-    and with labels, with their differences; whether the figures with labels are being
-    recomputed; and the labels' agreement."""
+    and with labels, with their differences; the paired comparisons with labels (stored
+    with those figures); whether the figures with labels are being recomputed; and the
+    labels' agreement."""
     automatic = metric_figures(experiment)
     labelled = metric_figures(experiment, labelled=True)
     rows = []
@@ -101,5 +104,6 @@ def labelled_figures(experiment: Experiment) -> dict[str, Any]:
         "pending": experiment.is_labelling_pending,
         "has_figures": bool(labelled),
         "rows": rows,
+        "comparisons": comparisons(experiment, labelled=True),
         "agreement": label_agreement(experiment),
     }

@@ -43,6 +43,7 @@ from webapp.experiments.models import (
 )
 from webapp.experiments.services import (
     MAX_SAMPLES,
+    TOO_MANY_SAMPLES,
     add_strategies,
     enqueue_experiment,
     k_values_for,
@@ -115,7 +116,7 @@ def amend_experiment(
         raise LifecycleError(f"N can only grow: this experiment has N = {old_n}, so "
                              f"{new_n} samples per problem would drop some.")
     if new_n > MAX_SAMPLES:
-        raise LifecycleError(f"Samples per problem must be at most {MAX_SAMPLES}.")
+        raise LifecycleError(TOO_MANY_SAMPLES)
     if new_n == old_n and not strategies:
         raise LifecycleError("Nothing to change: give a larger N or add a strategy.")
     rows = [row.for_experiment(new_n, experiment.max_new_tokens) for row in strategies]

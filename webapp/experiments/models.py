@@ -262,6 +262,27 @@ class Verdict(models.Model):
         ]
 
 
+class VerdictTally(models.Model):
+    """How many ``verifier`` verdicts the pool's samples of ``problem`` hold, recounted
+    in every transaction that stores such verdicts (``tallies.counting_verdicts``), so
+    progress and the metrics claim read one row per (pool, problem) instead of joining
+    every sample to its verdicts."""
+
+    pool = models.ForeignKey(SamplePool, on_delete=models.CASCADE, related_name="+")
+    problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="+")
+    verifier = models.CharField(max_length=50)
+    n_verdicts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pool", "problem", "verifier"],
+                                    name="one_tally_per_pool_problem_verifier")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.n_verdicts} {self.verifier} verdicts for {self.problem} in {self.pool}"
+
+
 class PassMatrix(models.Model):
     """Which solutions pass which generated tests, for one problem (CodeT and B4).
 
@@ -343,7 +364,12 @@ class Metric(models.Model):
 class Comparison(models.Model):
     """A strategy against its experiment's first strategy on the problems both judged:
     the paired test of ``strategies.metrics.stats.paired_comparison`` on per-problem
-    credit, stored with the metrics so the page does not resample on every view."""
+    credit, stored with the metrics so the page does not resample on every view.
+
+    ``labelled`` rows are the same test on the credit with the team's human labels,
+    stored with the figures with labels (``results.compute_labelled_results``) each time
+    the labels change; every reader of the automatic ones filters ``labelled=False``.
+    """
 
     strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="+")
     baseline = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="+")
@@ -359,11 +385,13 @@ class Comparison(models.Model):
     p_value_mcnemar = models.FloatField(null=True)
     # Sign-flip p-value adjusted across the experiment's comparisons (Holm-Bonferroni).
     p_holm = models.FloatField()
+    labelled = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["strategy__position"]
         constraints = [
-            models.UniqueConstraint(fields=["strategy", "baseline"], name="one_comparison_per_pair")
+            models.UniqueConstraint(fields=["strategy", "baseline", "labelled"],
+                                    name="one_comparison_per_pair_and_labels")
         ]
 
 

@@ -10,11 +10,13 @@ of each other.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
 from strategies.recipe import PoolRecipe
 from strategies.types import Candidate
@@ -72,11 +74,20 @@ def problems_missing_samples(pool_id: int, problem_ids: Sequence[int], n: int) -
     return list(Problem.objects.filter(pk__in=missing).order_by("index"))
 
 
+def in_range(samples: tuple[int, int] | None) -> Q:
+    """The filter on ``index`` of a chunk's sample indices ``[first, last)``; None: all."""
+    if samples is None:
+        return Q()
+    return Q(index__gte=samples[0], index__lt=samples[1])
+
+
 def problems_lacking_verdicts(
-    pool_id: int, problem_ids: Sequence[int], n: int, verifier: str
+    pool_id: int, problem_ids: Sequence[int], n: int, verifier: str, *, first: int = 0
 ) -> set[int]:
-    """Problems of the slice with a sample among 0..n-1 that has no ``verifier`` verdict."""
-    return lacking_verdicts_where(pool_id, Q(problem_id__in=problem_ids), n, verifier)
+    """Problems of the slice with a sample among first..n-1 that has no ``verifier``
+    verdict."""
+    return lacking_verdicts_where(pool_id, Q(problem_id__in=problem_ids, index__gte=first), n,
+                                  verifier)
 
 
 def lacking_verdicts_where(pool_id: int, where: Q, n: int, verifier: str) -> set[int]:
@@ -87,6 +98,25 @@ def lacking_verdicts_where(pool_id: int, where: Q, n: int, verifier: str) -> set
         .values_list("problem_id", flat=True)
         .distinct()
     )
+
+
+def range_counts(pool_id: int, where: Q, ranges: Sequence[tuple[int, int]], *,
+                 lacking: str | None = None) -> dict[tuple[int, int], int]:
+    """Samples per (problem, number of the range in ``ranges``, sample indices ``[first,
+    last)`` each) for the problems a filter on ``problem`` selects; with ``lacking``,
+    only those without that verifier's verdict. One grouped query, however many
+    ranges."""
+    if not ranges:
+        return {}
+    rows = Sample.objects.filter(
+        where, functools.reduce(operator.or_, map(in_range, ranges)), pool_id=pool_id)
+    if lacking is not None:
+        rows = rows.exclude(verdicts__verifier=lacking)
+    part = Case(*[When(in_range(r), then=Value(i)) for i, r in enumerate(ranges)],
+                output_field=IntegerField())
+    grouped = (rows.annotate(part=part).values("problem_id", "part")
+               .annotate(c=Count("id")).values_list("problem_id", "part", "c"))
+    return {(problem_id, part): count for problem_id, part, count in grouped}
 
 
 def problems_needing_work(
@@ -104,38 +134,46 @@ def problems_needing_work(
 
 
 def samples_without_verdict(
-    pool_id: int, problem_id: int, n: int, verifier: str
+    pool_id: int, problem_id: int, n: int, verifier: str, *, first: int = 0
 ) -> list[tuple[int, str]]:
-    """(sample id, text) of the problem's first ``n`` samples without a ``verifier`` verdict."""
+    """(sample id, text) of the problem's samples ``first..n-1`` without a ``verifier``
+    verdict."""
     return list(
-        Sample.objects.filter(pool_id=pool_id, problem_id=problem_id, index__lt=n)
+        Sample.objects.filter(pool_id=pool_id, problem_id=problem_id, index__gte=first,
+                              index__lt=n)
         .exclude(verdicts__verifier=verifier)
         .order_by("index")
         .values_list("pk", "text")
     )
 
 
-def existing_sample_indices(pool_id: int, problem_id: int) -> set[int]:
-    return set(
-        Sample.objects.filter(pool_id=pool_id, problem_id=problem_id).values_list(
-            "index", flat=True
-        )
-    )
+def existing_sample_indices(pool_id: int, problem_id: int, *, first: int = 0,
+                            last: int | None = None) -> set[int]:
+    """Indices stored for the (pool, problem), those in ``[first, last)`` only if given."""
+    rows = Sample.objects.filter(pool_id=pool_id, problem_id=problem_id, index__gte=first)
+    if last is not None:
+        rows = rows.filter(index__lt=last)
+    return set(rows.values_list("index", flat=True))
 
 
 def record_samples(
     pool_id: int, problem_id: int, candidates: Mapping[int, Candidate], *,
-    requested: int | None = None,
+    requested: int | None = None, every_index: bool = False,
 ) -> dict[int, int]:
     """Store generated candidates by sample index; an index already stored is left untouched.
 
-    Returns {index: sample id} of every stored sample of the (pool, problem). The unique
-    (pool, problem, index) key is what makes a redelivered generation task harmless. A
-    generator passes ``requested``, the N it was asked for: the same transaction then
-    marks the (pool, problem) complete for requests up to N, with however many samples
-    the scheme produced.
+    Returns {index: sample id} of the candidates' indices. The unique (pool, problem,
+    index) key is what makes a redelivered generation task harmless. A generator passes
+    ``requested``, the N it was asked for: the same transaction then marks the (pool,
+    problem) complete for requests up to N, with however many samples the scheme
+    produced. With ``every_index`` (a pool whose N samples are exactly the indices
+    0..N-1, stored a batch or a range at a time, maybe by several tasks at once) it is
+    marked only once all N are stored; the pool's row is locked first, so that of two
+    writes finishing the set together the later one sees the other's samples.
     """
     with transaction.atomic():
+        if requested is not None and every_index:
+            list(SamplePool.objects.select_for_update().filter(pk=pool_id).values_list("pk"))
         Sample.objects.bulk_create(
             [
                 Sample(
@@ -154,7 +192,9 @@ def record_samples(
             ignore_conflicts=True,
         )
         stored = Sample.objects.filter(pool_id=pool_id, problem_id=problem_id)
-        if requested is not None:
+        if requested is not None and (
+            not every_index or stored.filter(index__lt=requested).count() >= requested
+        ):
             marker, created = PoolProblem.objects.get_or_create(
                 pool_id=pool_id, problem_id=problem_id,
                 defaults={"n_requested": requested,
@@ -165,7 +205,7 @@ def record_samples(
                 PoolProblem.objects.filter(pk=marker.pk).update(
                     n_requested=requested, n_done=stored.filter(index__lt=requested).count()
                 )
-        return dict(stored.values_list("index", "pk"))
+        return dict(stored.filter(index__in=list(candidates)).values_list("index", "pk"))
 
 
 def experiment_samples(experiment: Experiment) -> QuerySet[Sample]:

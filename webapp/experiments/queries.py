@@ -6,7 +6,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.http import Http404
 from django.utils.http import urlencode
@@ -24,7 +24,6 @@ from webapp.experiments.models import (
     Strategy,
     Verdict,
 )
-from webapp.experiments.results import comparison_rows
 from webapp.experiments.verification import CODE_VERIFIERS, verifier_for
 
 
@@ -113,23 +112,13 @@ def chart_data(experiment: Experiment, rows: list[dict[str, Any]]) -> dict[str, 
     return {"k_values": list(experiment.k_values), "series": series}
 
 
-def comparisons(experiment: Experiment) -> list[Comparison]:
-    """Each strategy against the first one on the same problems (paired, per problem),
-    as the metrics stage stored them."""
-    stored = list(Comparison.objects.filter(strategy__experiment=experiment)
-                  .select_related("strategy", "baseline"))
-    if stored:
-        return stored
-    # None stored: too few strategies or judged problems (cheap to find again), or
-    # measured before comparisons were stored with the metrics; compute them for this
-    # view (a page view writes nothing).
-    strategies = list(experiment.strategies.all())
-    credits: dict[int, dict[int, float]] = defaultdict(dict)
-    for strategy_id, problem_id, credit in ProblemResult.objects.filter(
-        strategy__experiment=experiment, selected_credit__isnull=False
-    ).values_list("strategy_id", "problem_id", "selected_credit"):
-        credits[strategy_id][problem_id] = credit
-    return comparison_rows(strategies, credits, experiment.seed)
+def comparisons(experiment: Experiment, labelled: bool = False) -> list[Comparison]:
+    """Each strategy against the first one on the same problems (paired, per problem), as
+    the metrics stage stored them, or with the team's labels as their recompute did. None
+    stored means none to show (a single strategy, too few judged problems): a view never
+    resamples."""
+    return list(Comparison.objects.filter(strategy__experiment=experiment, labelled=labelled)
+                .select_related("strategy", "baseline"))
 
 
 def pool_names(experiment: Experiment) -> dict[int, str]:
@@ -311,16 +300,56 @@ def _paginate(pool_id: int, clusters: list[dict[str, Any]], asked: GroupPage | N
         )
 
 
-def _load_texts(candidates: list[dict[str, Any]]) -> None:
-    """Read the output of the candidates the page shows (the others stay unread), with
-    the collapsed preview of a long one."""
-    texts = dict(Sample.objects.filter(pk__in=[c["sample"].pk for c in candidates])
-                 .values_list("pk", "text"))
+class SampleRef(NamedTuple):
+    """A candidate the page does not show, as far as grouping and links need it (a
+    tuple of plain values, which the garbage collector stops tracking)."""
+
+    pk: int
+    index: int
+    problem_id: int
+
+
+class VerdictRef(NamedTuple):
+    """A verdict as grouping reads it: the extracted answer and the outcome."""
+
+    answer: str | None
+    outcome: str
+
+
+#: ``selected_by`` of the candidates no strategy selected (shared: most are).
+NOBODY: tuple[str, ...] = ()
+
+
+def _describe_shown(clusters: list[dict[str, Any]], strategies: list[Strategy],
+                    tests: list[dict[str, Any]]) -> None:
+    """Which strategies read each shown candidate and how it fared on the generated
+    tests; only the shown ones, so that a pool of 10,000 allocates 10,000 small dicts and
+    no lists (the collector's passes over them cost more than building them)."""
+    for cluster in clusters:
+        for candidate in cluster["shown"]:
+            index = candidate["sample"].index
+            candidate["read_by"] = [s.label for s in strategies if index < s.n]
+            candidate["tests"] = [
+                {"passed": t["passed"].get(index), "total": len(t["tests"]),
+                 "labels": t["labels"]}
+                for t in tests if index < t["n"]
+            ]
+
+
+def _load_shown(candidates: list[dict[str, Any]], verifier: str) -> None:
+    """Read the samples and verdicts of the candidates the page shows, outputs included
+    (with the collapsed preview of a long one); the others stay ``SampleRef`` and
+    ``VerdictRef``, so a pool of 10,000 builds no 10,000 model instances."""
+    ids = [c["sample"].pk for c in candidates]
+    samples = Sample.objects.in_bulk(ids)
+    verdicts = {v.sample_id: v for v in Verdict.objects.filter(sample_id__in=ids,
+                                                               verifier=verifier)}
     for candidate in candidates:
-        text = texts[candidate["sample"].pk]
-        candidate["sample"].text = text
-        candidate["preview"] = _preview(text)
-        candidate["lines"] = text.count("\n") + 1
+        sample = samples[candidate["sample"].pk]
+        candidate["sample"] = sample
+        candidate["verdict"] = verdicts.get(sample.pk)
+        candidate["preview"] = _preview(sample.text)
+        candidate["lines"] = sample.text.count("\n") + 1
 
 
 def shown_candidates(columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -349,16 +378,16 @@ def problem_columns(experiment: Experiment, problem: Problem, asked: GroupPage |
         for r in ProblemResult.objects.filter(strategy__experiment=experiment, problem=problem)
     }
     names = pool_names(experiment)
+    keys: dict[str | None, str | None] = {}  # answers repeat: each is canonicalised once
     columns = []
     for pool_id, strategies in by_pool.items():
         size = max(s.n for s in strategies)
-        samples = list(
-            Sample.objects.filter(pool_id=pool_id, problem=problem, index__lt=size)
-            .defer("text").order_by("index")
-        )
+        in_pool = {"pool_id": pool_id, "problem": problem, "index__lt": size}
         verdicts = {
-            v.sample_id: v
-            for v in Verdict.objects.filter(sample__in=samples, verifier=verifier)
+            sample_id: VerdictRef(answer, outcome)
+            for sample_id, answer, outcome in Verdict.objects.filter(
+                verifier=verifier, **{f"sample__{k}": v for k, v in in_pool.items()},
+            ).values_list("sample_id", "answer", "outcome")
         }
         tests = _test_views(strategies, problem)
         readers = [
@@ -367,28 +396,28 @@ def problem_columns(experiment: Experiment, problem: Problem, asked: GroupPage |
                            (results[s.pk].tied_answers if s.pk in results else [])}}
             for s in strategies
         ]
+        chosen: dict[int, list[str]] = defaultdict(list)
+        for reader in readers:
+            if reader["result"] is not None and reader["result"].selected_index is not None:
+                chosen[reader["result"].selected_index].append(reader["strategy"].label)
         candidates = []
-        for sample in samples:
-            verdict = verdicts.get(sample.pk)
+        for pk, index in (Sample.objects.filter(**in_pool).order_by("index")
+                          .values_list("pk", "index")):
+            verdict = verdicts.get(pk)
             answer = verdict.answer if verdict is not None else None
-            selected_by = [r["strategy"].label for r in readers
-                           if r["result"] is not None
-                           and r["result"].selected_index == sample.index]
+            if answer not in keys:
+                keys[answer] = _cluster_key(answer, is_code)
+            selected_by = chosen.get(index, NOBODY)
             candidates.append({
-                "sample": sample,
+                "sample": SampleRef(pk, index, problem.pk),
                 "verdict": verdict,
-                "key": _cluster_key(answer, is_code),
+                "key": keys[answer],
                 "selected_by": selected_by,
                 "is_selected": bool(selected_by),
-                "read_by": [s.label for s in strategies if sample.index < s.n],
-                "tests": [
-                    {"passed": t["passed"].get(sample.index), "total": len(t["tests"]),
-                     "labels": t["labels"]}
-                    for t in tests if sample.index < t["n"]
-                ],
             })
         clusters = _clusters(candidates, readers, reference_key, is_code)
         _paginate(pool_id, clusters, asked, params)
+        _describe_shown(clusters, strategies, tests)
         for reader in readers:
             chosen = reader["result"].selected_index if reader["result"] else None
             reader["selected"] = next(
@@ -410,7 +439,7 @@ def problem_columns(experiment: Experiment, problem: Problem, asked: GroupPage |
             column["pool"].pk == asked.pool_id and asked.group <= len(column["clusters"])
             for column in columns):
         raise Http404("No such group of candidates on this problem")
-    _load_texts(shown_candidates(columns))
+    _load_shown(shown_candidates(columns), verifier)
     return columns
 
 

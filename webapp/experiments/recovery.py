@@ -46,7 +46,12 @@ from webapp.experiments.chunks import Chunk
 from webapp.experiments.code_verification import is_code, problems_missing_matrices
 from webapp.experiments.generation import problem_names
 from webapp.experiments.models import ChunkAttempt, Experiment
-from webapp.experiments.pools import done_where, lacking_verdicts_where, pool_demands
+from webapp.experiments.pools import (
+    done_where,
+    lacking_verdicts_where,
+    pool_demands,
+    range_counts,
+)
 from webapp.experiments.verification import MODEL_VERIFIERS, SELF_EVAL_VERIFIER, verifier_for
 
 logger = logging.getLogger(__name__)
@@ -104,10 +109,14 @@ def max_attempts() -> int:
 
 
 def describe(chunk: Chunk) -> str:
-    """"Generation of problems 0, 1" / "Computing the metrics"."""
+    """"Generation of problems 0, 1" / "Generation of problem 3 (samples 1024-2047)" /
+    "Computing the metrics"."""
     if chunk.stage == chunks.METRICS:
         return "Computing the metrics"
-    return f"{STAGE_NAMES[chunk.stage]} of {problem_names(chunk.problem_ids)}"
+    what = f"{STAGE_NAMES[chunk.stage]} of {problem_names(chunk.problem_ids)}"
+    if chunk.samples is not None:
+        what += f" (samples {chunk.samples[0]}-{chunk.samples[1] - 1})"
+    return what
 
 
 def fail_exhausted(experiment_id: int, chunk: Chunk, attempts: int, last_error: str) -> bool:
@@ -143,6 +152,56 @@ def clear_storage_pause(experiment_id: int) -> None:
 
 
 @dataclass(frozen=True)
+class RangeState:
+    """For the range chunks of pools generated in ranges: per pool, samples stored, and
+    samples lacking a model-run verdict or the experiment's verdict, per (problem, range)
+    (the ranges the chunks name, read in one grouped query each, not one per chunk)."""
+
+    ranges: dict[int, list[tuple[int, int]]]
+    stored: dict[int, dict[tuple[int, int], int]]
+    unrun: dict[int, set[tuple[int, int]]]
+    unverified: dict[int, set[tuple[int, int]]]
+
+    @classmethod
+    def read(cls, generation: Sequence[Chunk], where: Q, verifier: str,
+             model_run: Sequence[str]) -> RangeState:
+        ranges: dict[int, set[tuple[int, int]]] = {}
+        for chunk in generation:
+            if chunk.samples is not None:
+                for pool_id in chunk.pool_ids:
+                    ranges.setdefault(pool_id, set()).add(chunk.samples)
+        ordered = {pool_id: sorted(parts) for pool_id, parts in ranges.items()}
+        stored: dict[int, dict[tuple[int, int], int]] = {}
+        unrun: dict[int, set[tuple[int, int]]] = {}
+        unverified: dict[int, set[tuple[int, int]]] = {}
+        for pool_id, parts in ordered.items():
+            stored[pool_id] = range_counts(pool_id, where, parts)
+            unrun[pool_id] = {key for run in model_run
+                              for key in range_counts(pool_id, where, parts, lacking=run)}
+            unverified[pool_id] = set(range_counts(pool_id, where, parts, lacking=verifier))
+        return cls(ordered, stored, unrun, unverified)
+
+    @property
+    def pool_ids(self) -> set[int]:
+        return set(self.ranges)
+
+    def needs(self, pool_ids: Sequence[int], problem_ids: Sequence[int],
+              samples: tuple[int, int]) -> tuple[bool, bool]:
+        """Whether a range chunk (its pools, problems and range ``samples``) lacks samples
+        or a model-run verdict (generation), and whether it lacks the experiment's
+        verdicts (verification)."""
+        generate = verify = False
+        for pool_id in pool_ids:
+            part = self.ranges[pool_id].index(samples)
+            for problem_id in problem_ids:
+                key = (problem_id, part)
+                generate |= (self.stored[pool_id].get(key, 0) < samples[1] - samples[0]
+                             or key in self.unrun[pool_id])
+                verify |= key in self.unverified[pool_id]
+        return generate, verify
+
+
+@dataclass(frozen=True)
 class Missing:
     """An experiment's chunks that still need work, and whether its metrics wait for
     the claim (every verdict stored, nobody has claimed the stage yet)."""
@@ -168,7 +227,11 @@ def missing_work(experiment: Experiment, generation: Sequence[Chunk],
                  *([verifier] if experiment.verifier in MODEL_VERIFIERS else [])]
     ungenerated: dict[int, set[int]] = {}
     unverified: dict[int, set[int]] = {}
-    for pool_id, n in pool_demands(experiment).items():
+    demands = pool_demands(experiment)
+    ranged = RangeState.read(generation, where, verifier, model_run)
+    for pool_id, n in demands.items():
+        if pool_id in ranged.pool_ids:
+            continue
         lacking = scope - done_where(pool_id, where, n)
         for key in model_run:
             lacking |= lacking_verdicts_where(pool_id, where, n, key)
@@ -181,11 +244,19 @@ def missing_work(experiment: Experiment, generation: Sequence[Chunk],
     needed: list[Chunk] = []
     for chunk in generation:
         problems = set(chunk.problem_ids)
-        if claim or any(ungenerated.get(p, set()) & problems for p in chunk.pool_ids):
+        if chunk.samples is not None:
+            generate, verify = ranged.needs(chunk.pool_ids, chunk.problem_ids, chunk.samples)
+            # Of a problem's ranges, the last one's verification runs a missing matrix.
+            verify |= bool(unmatrixed & problems) and all(
+                chunk.samples[1] >= demands[p] for p in chunk.pool_ids)
+        else:
+            generate = any(ungenerated.get(p, set()) & problems for p in chunk.pool_ids)
+            verify = bool(unmatrixed & problems) or any(
+                unverified.get(p, set()) & problems for p in chunk.pool_ids)
+        if claim or generate:
             needed.append(chunk)
-        elif unmatrixed & problems or any(unverified.get(p, set()) & problems
-                                          for p in chunk.pool_ids):
-            needed.append(Chunk.verify(chunk.demands, chunk.problem_ids))
+        elif verify:
+            needed.append(chunk.verification())
     if needed or experiment.is_done or experiment.status != Experiment.Status.RUNNING:
         return Missing(tuple(needed), claim_metrics=False)
     if experiment.metrics_claimed_at is None:
@@ -201,7 +272,7 @@ def chunk_needs_work(experiment_id: int, chunk: Chunk) -> bool:
         return False
     if chunk.stage == chunks.METRICS:
         return True
-    generation = Chunk.generate(chunk.demands, chunk.problem_ids)
+    generation = Chunk.generate(chunk.demands, chunk.problem_ids, chunk.samples)
     missing = missing_work(experiment, [generation], chunk.problem_ids).chunks
     return any(m.key == chunk.key for m in missing)
 

@@ -6,96 +6,43 @@ through the vectorised form at once; otherwise (CodeT, B4, random, MBR on text s
 ...) the registered per-problem selector runs one problem or subset at a time
 (``select_in``). Both give the same selections, ties and credit (tests/strategies/select/
 test_batch.py, tests/webapp/experiments/test_results_batch.py), and sel@k draws the same
-random subsets from the same generators either way.
+random subsets from the same generators either way. A selector with a formula for sel@k
+(first, random, the oracle, majority, best-of-N) gets it from the formula, computed for
+all problems of a size at once; maj@k falls back to the resampled estimate on a problem
+whose exact count would cost more than ``MAJORITY_DP_CELLS``.
+
+Both paths read a pool's columns (``pool_samples.PoolSamples``); only the per-problem
+one builds candidates, with their text.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from strategies.metrics.majk import answer_counts, majority_at_k
+from strategies.metrics.majk import majority_at_k_counts
 from strategies.metrics.passk import pass_at_k
 from strategies.metrics.selk import best_of_n_curve, sel_at_k
 from strategies.select import batch
-from strategies.select.base import Selection, answer_groups, selection_credit
+from strategies.select.base import Selection, selection_credit
 from strategies.types import Candidate
+from strategies.verify.equivalence import is_equivalent
 from webapp.experiments.models import Strategy
+from webapp.experiments.pool_samples import Arrays, PoolSamples, ProblemPool
 
 # Random k-subsets per problem and k for selectors without a closed-form sel@k.
 SEL_AT_K_RESAMPLES = 24
 # Bound on rows x k^2 per vectorised call: adaptive consistency's working memory grows
 # with k^2 per row (its vote counts after every draw), the others' with k.
 BATCH_CELLS = 1 << 22
-
-
-@dataclass
-class ProblemPool:
-    """One problem's candidates for a strategy. A code problem (``code``) is judged by
-    its unit tests rather than a gold answer; CodeT and B4 get the pass matrix of the
-    candidates that executed (``matrix``) and those candidates' indices (``executed``).
-    ``labelled``: a human label set a candidate's verdict or answer, so verdicts, not the
-    gold answer, say which answers are right."""
-
-    problem_id: int
-    index: int
-    gold: str
-    candidates: list[Candidate]
-    code: bool = False
-    matrix: np.ndarray | None = None
-    executed: list[int] = field(default_factory=list)
-    labelled: bool = False
-
-    @property
-    def judged(self) -> bool:
-        return (bool(self.gold) or self.code) and all(
-            c.is_correct is not None for c in self.candidates
-        )
-
-    @property
-    def correct(self) -> np.ndarray:
-        return np.array([bool(c.is_correct) for c in self.candidates])
-
-
-@dataclass(frozen=True)
-class Arrays:
-    """Candidates as ``[rows, width]`` arrays, the input of ``strategies.select.batch``:
-    answer-group ids (-1: none), verdicts, mean logprobs, scores (NaN: none), text ids."""
-
-    answers: np.ndarray
-    correct: np.ndarray
-    mean_logprobs: np.ndarray
-    scores: np.ndarray
-    texts: np.ndarray
-
-    def take(self, rows: np.ndarray, columns: np.ndarray) -> Arrays:
-        """Entry ``[r, c]`` of the result is entry ``[rows[r], columns[r, c]]`` of these."""
-        return Arrays(*(a[rows[:, None], columns] for a in (
-            self.answers, self.correct, self.mean_logprobs, self.scores, self.texts)))
-
-
-def pool_arrays(pools: Sequence[ProblemPool], groups: Sequence[np.ndarray]) -> Arrays:
-    """Every problem's candidates, padded to the largest pool, with their answer groups
-    (``answer_groups``)."""
-    width = max((len(p.candidates) for p in pools), default=0)
-    shape = (len(pools), width)
-    answers, texts = np.full(shape, -1, dtype=np.int64), np.zeros(shape, dtype=np.int64)
-    correct = np.zeros(shape, dtype=bool)
-    logprobs, scores = np.zeros(shape), np.full(shape, np.nan)
-    for row, pool in enumerate(pools):
-        n = len(pool.candidates)
-        answers[row, :n] = groups[row]
-        correct[row, :n] = pool.correct
-        logprobs[row, :n] = [c.mean_logprob for c in pool.candidates]
-        scores[row, :n] = [np.nan if c.score is None else c.score for c in pool.candidates]
-        ids: dict[str, int] = {}
-        texts[row, :n] = [ids.setdefault(c.text, len(ids)) for c in pool.candidates]
-    return Arrays(answers, correct, logprobs, scores, texts)
+# Bound on the work of one problem's exact maj@k at one k (``majority_at_k_counts``):
+# about 25 ms; the contested problems of 500 samples with a few distinct answers stay
+# well below it at every k, while hundreds of near-equal answers at k in the hundreds
+# exceed it and are resampled instead.
+MAJORITY_DP_CELLS = 1 << 23
 
 
 BatchSelector = Callable[[Arrays], batch.BatchSelection]
@@ -136,6 +83,12 @@ def batch_route(selector: str, config: Any, size: int) -> BatchSelector | None:
     return None
 
 
+def route_reads_texts(selector: str) -> bool:
+    """Whether ``batch_route``'s form of the selector reads text ids (RPC counts each
+    distinct completion once)."""
+    return selector == "rpc"
+
+
 def select_in(pool: ProblemPool, indices: Sequence[int], select: Callable[..., Selection],
               config: Any, rng: np.random.Generator) -> tuple[Selection, list[Candidate]]:
     """The selector's choice among the pool's candidates ``indices`` (in order), and those
@@ -157,8 +110,9 @@ def select_in(pool: ProblemPool, indices: Sequence[int], select: Callable[..., S
     ), subset
 
 
-def _rng(strategy: Strategy, pool: ProblemPool) -> np.random.Generator:
-    return np.random.default_rng([strategy.experiment.seed, pool.index, strategy.position])
+def _rng(strategy: Strategy, index: int) -> np.random.Generator:
+    """The seeded generator of one problem (by its index) for this strategy."""
+    return np.random.default_rng([strategy.experiment.seed, index, strategy.position])
 
 
 def _run(route: BatchSelector, arrays: Arrays, rows: np.ndarray,
@@ -172,66 +126,118 @@ def _run(route: BatchSelector, arrays: Arrays, rows: np.ndarray,
                                   for name in ("index", "credit", "tied")))
 
 
-def select_pools(strategy: Strategy, pools: Sequence[ProblemPool],
-                 select: Callable[..., Selection], config: Any,
-                 route: BatchSelector | None, arrays: Callable[[], Arrays]) -> list[Selection]:
-    """The selector's choice on each problem's whole pool."""
+def _by_size(data: PoolSamples) -> dict[int, np.ndarray]:
+    """The problems (rows) of each sample count."""
+    return {int(n): np.flatnonzero(data.sizes == n) for n in np.unique(data.sizes)}
+
+
+def select_pools(strategy: Strategy, data: PoolSamples,
+                 pools: Callable[[], list[ProblemPool]], select: Callable[..., Selection],
+                 config: Any, route: BatchSelector | None,
+                 arrays: Callable[[], Arrays]) -> list[Selection]:
+    """The selector's choice on each problem's whole pool (``pools``: the candidates, for
+    the per-problem path)."""
     if route is None:
-        return [select_in(p, range(len(p.candidates)), select, config, _rng(strategy, p))[0]
-                for p in pools]
-    if strategy.selector == "oracle" and any(
-            c.is_correct is None for p in pools for c in p.candidates):
+        return [select_in(p, range(len(p.candidates)), select, config,
+                          _rng(strategy, p.index))[0] for p in pools()]
+    if strategy.selector == "oracle" and (data.verdicts[data.present] < 0).any():
         raise ValueError("the oracle needs is_correct set on every candidate")  # as select_oracle
-    by_size: dict[int, list[int]] = defaultdict(list)
-    for row, pool in enumerate(pools):
-        by_size[len(pool.candidates)].append(row)
-    selections: list[Selection] = [Selection(index=None, answer=None, tied=())] * len(pools)
-    for n, rows in by_size.items():
-        chosen = _run(route, arrays(), np.array(rows), np.tile(np.arange(n), (len(rows), 1)))
-        for position, row in enumerate(rows):
+    selections: list[Selection] = [Selection(index=None, answer=None, tied=())] * len(data.sizes)
+    for n, rows in _by_size(data).items():
+        chosen = _run(route, arrays(), rows, np.tile(np.arange(n), (len(rows), 1)))
+        for position, row in enumerate(rows.tolist()):
             index = int(chosen.index[position])
             if index >= 0:
                 selections[row] = Selection(
-                    index=index, answer=pools[row].candidates[index].answer,
+                    index=index, answer=data.answers[row, index],
                     tied=tuple(int(i) for i in np.flatnonzero(chosen.tied[position])))
     return selections
 
 
-def closed_form_sel_at_k(strategy: Strategy, pool: ProblemPool,
-                         ks: Sequence[int]) -> dict[int, float] | None:
-    """sel@k by formula, for the selectors that have one (``None`` for the others)."""
-    n, correct = len(pool.candidates), pool.correct
-    ks = [k for k in ks if k <= n]
-    if strategy.selector in ("first", "random"):
-        return {k: float(correct.mean()) for k in ks}
-    if strategy.selector == "oracle":
-        return {k: pass_at_k(n, int(correct.sum()), k) for k in ks}
-    if strategy.selector == "majority" and not pool.code and pool.labelled:
-        return majority_at_k_by_verdicts(pool, ks)
-    if strategy.selector == "majority" and not pool.code:
-        counts = answer_counts([c.answer for c in pool.candidates], pool.gold)
-        return {k: majority_at_k(counts.c_star, counts.others, counts.n_none, n, k) for k in ks}
-    if strategy.selector == "best_of_n":
-        scores = [c.score if c.score is not None else -math.inf for c in pool.candidates]
-        if not ks:
-            return {}
-        curve = best_of_n_curve(np.array([scores]), correct[None, :], ks)
-        return {k: float(curve[k][0]) for k in ks}
-    return None
+def closed_form_sel_at_k(strategy: Strategy, data: PoolSamples,
+                         ks: Sequence[int]) -> list[dict[int, float] | None]:
+    """sel@k by formula on each judged problem, for the selectors that have one (``None``
+    for the others); a k missing from a problem's dict is left to resampling."""
+    rows = np.flatnonzero(data.judged)
+    out: list[dict[int, float] | None] = [None] * len(data.sizes)
+    correct = data.correct
+    selector = strategy.selector
+    if selector == "majority" and not data.code:
+        return _majority_sel_at_k(data, rows, ks)
+    if selector not in ("first", "random", "oracle", "best_of_n"):
+        return out
+    for row in rows.tolist():
+        n, right = int(data.sizes[row]), correct[row, : data.sizes[row]]
+        if selector in ("first", "random"):
+            out[row] = {k: float(right.mean()) for k in ks if k <= n}
+        elif selector == "oracle":
+            out[row] = {k: pass_at_k(n, int(right.sum()), k) for k in ks if k <= n}
+    if selector == "best_of_n":
+        scores = np.where(np.isnan(data.scores), -np.inf, data.scores)
+        for n, sized in _by_size(data).items():
+            chosen = sized[data.judged[sized]]
+            wanted = [k for k in ks if k <= n]
+            curve = best_of_n_curve(scores[chosen, :n], correct[chosen, :n], wanted) \
+                if wanted and len(chosen) else {}
+            for position, row in enumerate(chosen.tolist()):
+                out[row] = {k: float(curve[k][position]) for k in wanted}
+    return out
 
 
-def majority_at_k_by_verdicts(pool: ProblemPool, ks: Sequence[int]) -> dict[int, float] | None:
+def _majority_sel_at_k(data: PoolSamples, rows: np.ndarray,
+                       ks: Sequence[int]) -> list[dict[int, float] | None]:
+    """maj@k of the judged problems: by the gold answer (the groups equivalent to it win),
+    or, on a problem with human labels, by the verdicts (``majority_at_k_by_verdicts``)."""
+    out: list[dict[int, float] | None] = [None] * len(data.sizes)
+    groups, correct = data.groups(), data.correct
+    by_gold: dict[int, list[tuple[int, int, list[int], int]]] = defaultdict(list)
+    for row in rows.tolist():
+        n = int(data.sizes[row])
+        if data.labelled[row]:
+            out[row] = majority_at_k_by_verdicts(groups[row, :n], correct[row, :n], ks)
+            continue
+        counts = np.bincount(groups[row, :n][groups[row, :n] >= 0],
+                             minlength=len(data.firsts_[row]))
+        gold = data.golds[row]
+        is_gold = [bool(gold) and is_equivalent(first, gold) for first in data.firsts_[row]]
+        c_star = int(counts[is_gold].sum()) if counts.size else 0
+        others = sorted((int(c) for c, hit in zip(counts, is_gold, strict=True) if not hit),
+                        reverse=True)
+        by_gold[n].append((row, c_star, others, int((groups[row, :n] < 0).sum())))
+    for n, problems in by_gold.items():
+        values = _majority_counts([p[1] for p in problems], [p[2] for p in problems],
+                                  [p[3] for p in problems], [k for k in ks if k <= n])
+        for position, (row, _, _, _) in enumerate(problems):
+            out[row] = {k: float(v[position]) for k, v in values.items()
+                        if not np.isnan(v[position])}
+    return out
+
+
+def _majority_counts(c_star: Sequence[int], others: Sequence[Sequence[int]],
+                     n_none: Sequence[int], ks: Sequence[int]) -> dict[int, np.ndarray]:
+    """maj@k of problems of one size from their counts, NaN where the exact count costs
+    more than ``MAJORITY_DP_CELLS``."""
+    width = max((len(o) for o in others), default=0)
+    padded = np.zeros((len(others), width), dtype=np.int64)
+    for position, counts in enumerate(others):
+        padded[position, : len(counts)] = counts
+    return {k: majority_at_k_counts(c_star, padded, n_none, k, max_cells=MAJORITY_DP_CELLS)
+            for k in ks}
+
+
+def majority_at_k_by_verdicts(groups: np.ndarray, correct: np.ndarray,
+                              ks: Sequence[int]) -> dict[int, float] | None:
     """maj@k where the verdicts, not the gold answer, say which answers are right (a
     human label passed a candidate whose answer differs from the reference, or failed
     one that matches it): the chance that each right answer group wins a random k-subset,
-    ties split, summed over the right groups. Exact while each group's candidates agree;
+    ties split, summed over the right groups. ``groups`` are the problem's answer-group
+    ids (-1: none), ``correct`` its verdicts. Exact while each group's candidates agree;
     ``None`` (resample) when they do not, since then the vote's credit depends on which
-    member of the winning group comes first in the subset.
+    member of the winning group comes first in the subset. A k whose exact count costs
+    too much is missing from the result (resampled).
     """
-    n = len(pool.candidates)
-    groups = answer_groups(pool.candidates)[0]
+    n = len(groups)
     counts = np.bincount(groups[groups >= 0], minlength=int(groups.max(initial=-1)) + 1)
-    correct = pool.correct
     right = []
     for g in range(len(counts)):
         members = correct[groups == g]
@@ -240,23 +246,26 @@ def majority_at_k_by_verdicts(pool: ProblemPool, ks: Sequence[int]) -> dict[int,
         if members.all():
             right.append(g)
     n_none = int((groups < 0).sum())
-    out = {}
-    for k in (k for k in ks if k <= n):
-        out[k] = float(sum(
-            majority_at_k(int(counts[g]), [int(c) for h, c in enumerate(counts) if h != g],
-                          n_none, n, k)
-            for g in right
-        ))
-    return out
+    wanted = [k for k in ks if k <= n]
+    if not right:
+        return dict.fromkeys(wanted, 0.0)
+    # One row per right group, that group in the gold's place.
+    values = _majority_counts([int(counts[g]) for g in right],
+                              [sorted((int(c) for h, c in enumerate(counts) if h != g),
+                                      reverse=True) for g in right],
+                              [n_none] * len(right), wanted)
+    return {k: float(v.sum()) for k, v in values.items() if not np.isnan(v).any()}
 
 
-def _subsets(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
-    """The k-subsets (sorted) that ``sel_at_k`` draws with this generator."""
-    resamples = 1 if k == n else SEL_AT_K_RESAMPLES
-    return np.sort(np.argsort(rng.random((resamples, n)), axis=1)[:, :k], axis=1)
+def _subsets(keys: np.ndarray, k: int) -> np.ndarray:
+    """The k-subsets (sorted) that ``sel_at_k`` draws from these random keys (one row per
+    subset): the positions of each row's k smallest keys, found by partition rather than
+    by ``sel_at_k``'s full sort."""
+    return np.sort(np.argpartition(keys, k - 1, axis=1)[:, :k], axis=1)
 
 
-def sel_at_k_pools(strategy: Strategy, pools: Sequence[ProblemPool], ks: Sequence[int],
+def sel_at_k_pools(strategy: Strategy, data: PoolSamples,
+                   pools: Callable[[], list[ProblemPool]], ks: Sequence[int],
                    select: Callable[..., Selection], config: Any,
                    route: BatchSelector | None,
                    arrays: Callable[[], Arrays]) -> list[dict[int, float]]:
@@ -264,35 +273,54 @@ def sel_at_k_pools(strategy: Strategy, pools: Sequence[ProblemPool], ks: Sequenc
     problem is not judged).
 
     Without a formula it is the mean credit over ``SEL_AT_K_RESAMPLES`` random k-subsets
-    (the whole pool once when k = n), from the problem's own seeded generator.
+    (the whole pool once when k = n), from the problem's own seeded generator, drawn for
+    the k the formula leaves out, in increasing order.
     """
+    exact = closed_form_sel_at_k(strategy, data, ks)
     values: list[dict[int, float]] = []
-    draws: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
-    for row, pool in enumerate(pools):
-        exact = closed_form_sel_at_k(strategy, pool, ks) if pool.judged else {}
-        values.append(exact if exact is not None else {})
-        if exact is not None:
-            continue
-        n, rng = len(pool.candidates), _rng(strategy, pool)
-        if route is not None:
-            for k in (k for k in ks if k <= n):
-                draws[k].append((row, _subsets(rng, n, k)))
-            continue
-        for k in (k for k in ks if k <= n):
-            def credit(indices: np.ndarray, pool: ProblemPool = pool,
-                       rng: np.random.Generator = rng) -> float:
-                chosen, subset = select_in(pool, sorted(int(i) for i in indices), select,
-                                           config, rng)
-                return selection_credit(chosen, subset) or 0.0
-
-            values[row][k] = sel_at_k(n, k, credit, rng=rng, n_resamples=1 if k == n else
-                                      SEL_AT_K_RESAMPLES)
-    if route is not None:
-        for k, subsets in draws.items():
-            rows = np.concatenate([np.full(len(s), row) for row, s in subsets])
-            credit = _run(route, arrays(), rows, np.concatenate([s for _, s in subsets])).credit
-            start = 0
-            for row, s in subsets:
-                values[row][k] = float(np.mean(credit[start:start + len(s)]))
-                start += len(s)
+    missing: dict[int, list[int]] = {}
+    judged = data.judged
+    for row in range(len(data.sizes)):
+        values.append(dict(exact[row] or {}) if judged[row] else {})
+        n = int(data.sizes[row])
+        wanted = [k for k in ks if k <= n and k not in values[row]] if judged[row] else []
+        if wanted:
+            missing[row] = wanted
+    if route is None:
+        for row, wanted in missing.items():
+            values[row].update(_resampled_sel_at_k(strategy, pools()[row], wanted, select,
+                                                   config))
+        return values
+    # Every problem's generator draws its k in increasing order, as on the per-problem
+    # path; the k-subsets of one k and size go through the vectorised selector together.
+    rngs = {row: _rng(strategy, int(data.indices[row])) for row in missing}
+    for k in sorted({k for wanted in missing.values() for k in wanted}):
+        for n, sized in _by_size(data).items():
+            rows = [row for row in sized.tolist() if k in missing.get(row, ())]
+            resamples = 1 if k == n else SEL_AT_K_RESAMPLES
+            step = max(1, BATCH_CELLS // (resamples * n))
+            for start in range(0, len(rows), step):
+                chunk = rows[start:start + step]
+                keys = np.concatenate([rngs[row].random((resamples, n)) for row in chunk])
+                credit = _run(route, arrays(), np.repeat(chunk, resamples),
+                              _subsets(keys, k)).credit
+                for position, row in enumerate(chunk):
+                    values[row][k] = float(np.mean(
+                        credit[position * resamples:(position + 1) * resamples]))
     return values
+
+
+def _resampled_sel_at_k(strategy: Strategy, pool: ProblemPool, ks: Sequence[int],
+                        select: Callable[..., Selection], config: Any) -> dict[int, float]:
+    """sel@k of the per-problem selector on one problem, by ``sel_at_k``'s subsets."""
+    n, rng = len(pool.candidates), _rng(strategy, pool.index)
+    out = {}
+    for k in ks:
+        def credit(indices: np.ndarray) -> float:
+            chosen, subset = select_in(pool, sorted(int(i) for i in indices), select,
+                                       config, rng)
+            return selection_credit(chosen, subset) or 0.0
+
+        out[k] = sel_at_k(n, k, credit, rng=rng,
+                          n_resamples=1 if k == n else SEL_AT_K_RESAMPLES)
+    return out

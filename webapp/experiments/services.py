@@ -37,14 +37,17 @@ from webapp.experiments.pools import (
 )
 from webapp.experiments.specs import ExperimentSpec, StrategySpec
 from webapp.experiments.subsets import choose_problems
+from webapp.experiments.tallies import experiment_counts
 from webapp.experiments.verification import verifier_for
 from webapp.model_catalogue import model_choices as catalogue_choices
 from webapp.teams.models import Team
 
 logger = logging.getLogger(__name__)
 
-MAX_SAMPLES = 256
-DEFAULT_K_VALUES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+#: Samples per problem an experiment may ask for (repeated-sampling studies draw 10,000).
+MAX_SAMPLES = 10_000
+#: What the form, the API and an amendment answer to a larger N.
+TOO_MANY_SAMPLES = f"Samples per problem (N) can be at most {MAX_SAMPLES:,}."
 
 
 # --- Team-scoped lookups -------------------------------------------------------------
@@ -70,7 +73,12 @@ def get_experiment_for_user(user: AbstractBaseUser | AnonymousUser, pk: int) -> 
 
 
 def k_values_for(n: int) -> list[int]:
-    return [k for k in DEFAULT_K_VALUES if k <= n]
+    """The k reported for N samples: the powers of two up to N.
+
+    >>> k_values_for(10_000)[-3:]
+    [2048, 4096, 8192]
+    """
+    return [2**i for i in range(max(0, n).bit_length())]
 
 
 def submit_experiment(
@@ -80,7 +88,7 @@ def submit_experiment(
     if not spec.strategies:
         raise ValueError("An experiment needs at least one strategy.")
     if not 1 <= spec.n_samples <= MAX_SAMPLES:
-        raise ValueError(f"Samples per problem must be between 1 and {MAX_SAMPLES}.")
+        raise ValueError(f"Samples per problem must be between 1 and {MAX_SAMPLES:,}.")
     rows = [row.for_experiment(spec.n_samples, spec.max_new_tokens) for row in spec.strategies]
     spec.check_dataset_fit()
     chosen = choose_problems(spec.dataset, spec.subset) if spec.subset else []
@@ -143,9 +151,10 @@ def add_strategies(experiment: Experiment, rows: Sequence[StrategySpec], *,
 
 
 def chunk_size(demanded: Sequence[tuple[SamplePool, int]]) -> int:
-    """Problems per generation task for these pools of one model: ``STRATLAB_CHUNK_SIZE``,
-    fewer when one problem's samples over all the pools fill more than a batch
-    (``STRATLAB_MAX_BATCH_ROWS``), so a task's work stays about one batch or a chunk."""
+    """Problems per generation task for these pools of one model (those not generated in
+    ranges, ``is_ranged``): ``STRATLAB_CHUNK_SIZE``, fewer when one problem's samples over
+    all the pools fill more than a batch (``STRATLAB_MAX_BATCH_ROWS``), so a task's work
+    stays about one batch or a chunk."""
     rows = sum(1 if pool.recipe.is_greedy else n for pool, n in demanded)
     per_batch = max(1, settings.STRATLAB_MAX_BATCH_ROWS // max(1, rows))
     return max(1, min(settings.STRATLAB_CHUNK_SIZE, per_batch))
@@ -161,20 +170,54 @@ def model_choices() -> list[tuple[str, str]]:
     return catalogue_choices(settings.STRATLAB_EXTRA_MODELS)
 
 
+def range_width() -> int:
+    """Sample indices per range of a pool generated in ranges (``STRATLAB_CHUNK_SAMPLES``)."""
+    return int(settings.STRATLAB_CHUNK_SAMPLES)
+
+
+def is_ranged(pool: SamplePool, n: int) -> bool:
+    """Whether the pool's N samples of a problem are generated a range of indices per task:
+    a batchable sampled pool (its samples depend on seed and index only) with N above
+    ``range_width``. Greedy pools need one sample; a pool that is not batchable
+    (multi-call schemes, beam and adaptive decoders) draws a problem's samples in one run,
+    so its chunks keep whole problems."""
+    recipe = pool.recipe
+    return recipe.batchable and not recipe.is_greedy and n > range_width()
+
+
+def sample_ranges(n: int, width: int) -> list[tuple[int, int]]:
+    """``[first, last)`` of each range of ``width`` indices that N samples make.
+
+    >>> sample_ranges(2_500, 1024)
+    [(0, 1024), (1024, 2048), (2048, 2500)]
+    """
+    return [(first, min(first + width, n)) for first in range(0, n, width)]
+
+
 def generation_chunks(experiment: Experiment) -> list[chunks.Chunk]:
     """The experiment's generation chunks: one per (model, slice of problems), covering
-    every pool of that model, so that the pools' samples share the engine's batches.
-    The reconciler (``recovery``) rebuilds the same list to find what is missing."""
+    every pool of that model, so that the pools' samples share the engine's batches;
+    then, for a pool generated in ranges (``is_ranged``), one per (pool, problem, range
+    of sample indices), problem by problem. The reconciler (``recovery``) rebuilds the
+    same list to find what is missing."""
     demands = pool_demands(experiment)
     pools = SamplePool.objects.in_bulk(list(demands))
     by_model: dict[str, list[list[int]]] = {}
+    ranged: list[tuple[int, int]] = []
     for pool_id, n in demands.items():
-        by_model.setdefault(pools[pool_id].model_name, []).append([pool_id, n])
+        if is_ranged(pools[pool_id], n):
+            ranged.append((pool_id, n))
+        else:
+            by_model.setdefault(pools[pool_id].model_name, []).append([pool_id, n])
     out = []
     for demanded in by_model.values():
         size = chunk_size([(pools[pool_id], n) for pool_id, n in demanded])
         out += [chunks.Chunk.generate(demanded, problems)
                 for problems in problem_chunks(experiment, size)]
+    if ranged:
+        for problem_id in experiment.problems.order_by("index").values_list("pk", flat=True):
+            out += [chunks.Chunk.generate([[pool_id, n]], [problem_id], samples)
+                    for pool_id, n in ranged for samples in sample_ranges(n, range_width())]
     return out
 
 
@@ -216,22 +259,15 @@ def fail_experiment(experiment_id: int, reason: str) -> bool:
 
 
 def progress(experiment: Experiment) -> list[dict[str, object]]:
-    """Per-stage progress: generate, verify, select/metrics, each with done/total."""
-    problems = experiment.problems.count()
-    expected = {
-        "samples": generation_totals(experiment).expected,
-        "results": experiment.strategies.count() * problems,
-    }
-    samples = experiment_samples(experiment)
-    generated = samples.count()
-    verified = Verdict.objects.filter(
-        sample__in=samples, verifier=verifier_for(experiment)
-    ).count()
+    """Per-stage progress: generate, verify, select/metrics, each with done/total, from
+    the stored counters (``tallies``): a row per (pool, problem), never every sample."""
+    counts = experiment_counts(experiment, verifier_for(experiment))
+    results_expected = experiment.strategies.count() * experiment.problems.count()
     selected = experiment.strategies.aggregate(c=Count("results"))["c"] or 0
     stages = [
-        ("generate", "Generate", generated, expected["samples"]),
-        ("verify", "Verify", verified, expected["samples"]),
-        ("select", "Select and measure", selected, expected["results"]),
+        ("generate", "Generate", counts.generated, counts.expected),
+        ("verify", "Verify", counts.verified, counts.expected),
+        ("select", "Select and measure", selected, results_expected),
     ]
     rows = []
     for key, label, done, total in stages:
@@ -247,6 +283,11 @@ def claim_metrics_if_verified(experiment_id: int) -> bool:
     """True (once) when every (pool, problem) is generated and every sample has its verdict."""
     experiment = Experiment.objects.select_related("dataset").get(pk=experiment_id)
     if experiment.metrics_claimed_at is not None or experiment.is_done:
+        return False
+    # The counters are a necessary condition, read without a scan after every slice;
+    # once they hold, the rows themselves are checked (``tallies``: a tally counts every
+    # index of a shared pool, the experiment reads the first n).
+    if not experiment_counts(experiment, verifier_for(experiment)).is_verified:
         return False
     totals = generation_totals(experiment)
     if not totals.is_complete:

@@ -5,7 +5,9 @@ problem's reference answer; problems without one get the extracted answer and no
 verdict. The model judge (``judge``) needs the model, so the generation task runs
 it and stores its verdicts through ``record_judged``; it grades with the reference
 when there is one and without it otherwise. Self-evaluation scores come from the
-model and are stored beside them under their own verifier key.
+model and are stored beside them under their own verifier key. Every write of verdicts
+recounts the tallies of the (pool, problem)s it touched in its transaction
+(``tallies.counting_verdicts``), which progress and the metrics claim read.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from strategies.verify.stated import stated_answer_passes
 from webapp.datasets.models import Dataset
 from webapp.experiments.guard import unless_cancelled
 from webapp.experiments.models import Experiment, Sample, Verdict
+from webapp.experiments.pools import in_range
+from webapp.experiments.tallies import counting_verdicts, pairs_of_samples
 
 TEXT_VERIFIERS = ("math", "exact", "regex", "choice")
 # Verifiers that run the model, on the gpu queue, inside generation.
@@ -67,9 +71,11 @@ def judge_stated_answer(experiment: Experiment, answer: str, reference: str) -> 
                                 reference)
 
 
-def record_verdicts(experiment: Experiment, pool_id: int, problem_ids: Sequence[int]) -> int:
-    """Judge every sample of the slice that has no verdict yet; returns how many were new
-    (none are stored once the experiment is cancelled).
+def record_verdicts(experiment: Experiment, pool_id: int, problem_ids: Sequence[int],
+                    samples: tuple[int, int] | None = None) -> int:
+    """Judge every sample of the slice (of its sample indices ``[first, last)``, when
+    ``samples`` is given) that has no verdict yet; returns how many were new (none are
+    stored once the experiment is cancelled).
 
     A model-verifier experiment is judged during generation, and a code experiment in
     the sandbox (``workers.code_runs``), so nothing is left here for either.
@@ -78,7 +84,7 @@ def record_verdicts(experiment: Experiment, pool_id: int, problem_ids: Sequence[
         return 0
     key = verifier_for(experiment)
     pending = (
-        Sample.objects.filter(pool_id=pool_id, problem_id__in=problem_ids)
+        Sample.objects.filter(in_range(samples), pool_id=pool_id, problem_id__in=problem_ids)
         .exclude(verdicts__verifier=key)
         .select_related("problem")
     )
@@ -99,7 +105,8 @@ def record_verdicts(experiment: Experiment, pool_id: int, problem_ids: Sequence[
     with unless_cancelled(experiment.pk) as is_open:
         if not is_open:
             return 0
-        Verdict.objects.bulk_create(verdicts, ignore_conflicts=True)
+        with counting_verdicts(key, [(pool_id, pk) for pk in problem_ids]):
+            Verdict.objects.bulk_create(verdicts, ignore_conflicts=True)
     return len(verdicts)
 
 
@@ -114,23 +121,26 @@ def record_judged(key: str, judged: Sequence[tuple[int, str | None, VerifierResu
 
     No verdict of the judge (``passed`` None) is an error outcome; existing ones are kept.
     """
-    Verdict.objects.bulk_create(
-        [
-            Verdict(sample_id=sample_id, verifier=key, answer=answer,
-                    outcome=_outcome(result.passed), score=result.score)
-            for sample_id, answer, result in judged
-        ],
-        ignore_conflicts=True,
-    )
+    with counting_verdicts(key, pairs_of_samples(sample_id for sample_id, _, _ in judged)):
+        Verdict.objects.bulk_create(
+            [
+                Verdict(sample_id=sample_id, verifier=key, answer=answer,
+                        outcome=_outcome(result.passed), score=result.score)
+                for sample_id, answer, result in judged
+            ],
+            ignore_conflicts=True,
+        )
 
 
 def record_scores(sample_scores: Sequence[tuple[int, float]]) -> None:
     """Store self-evaluation scores (sample id, score); existing ones are kept."""
-    Verdict.objects.bulk_create(
-        [
-            Verdict(sample_id=sample_id, verifier=SELF_EVAL_VERIFIER, score=score,
-                    outcome=Verdict.Outcome.UNJUDGED)
-            for sample_id, score in sample_scores
-        ],
-        ignore_conflicts=True,
-    )
+    pairs = pairs_of_samples(sample_id for sample_id, _ in sample_scores)
+    with counting_verdicts(SELF_EVAL_VERIFIER, pairs):
+        Verdict.objects.bulk_create(
+            [
+                Verdict(sample_id=sample_id, verifier=SELF_EVAL_VERIFIER, score=score,
+                        outcome=Verdict.Outcome.UNJUDGED)
+                for sample_id, score in sample_scores
+            ],
+            ignore_conflicts=True,
+        )

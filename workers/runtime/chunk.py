@@ -4,9 +4,12 @@ A job is one (pool, problem): its ``PoolRecipe``, the problem, the N asked for a
 problem's seed. Pools whose recipe is ``batchable`` (plain samples of one rendered
 prompt) decode together: the jobs of several problems and pools, each with its own
 sampler and seed, share the engine's batches of up to ``max_batch_rows`` rows, and a
-job's samples are those it gets decoded alone. Other pools (multi-call schemes, beam
-and adaptive decoders) run one job at a time. Results come back batch by batch so the
-caller can store them as soon as they exist. Nothing here imports Django or Celery.
+job's samples are those it gets decoded alone. Such a job may be a window of its
+problem's sample indices (``first`` to ``last``): a sample depends on its seed and
+index only, so a problem of 10,000 samples is decoded a window at a time. Other pools
+(multi-call schemes, beam and adaptive decoders) run one job at a time. Results come
+back batch by batch so the caller can store them as soon as they exist. Nothing here
+imports Django or Celery.
 """
 
 from __future__ import annotations
@@ -41,6 +44,11 @@ class Job(Protocol):
     @property
     def first(self) -> int:
         """The first sample index to decode (the ones below are stored already)."""
+        ...
+    @property
+    def last(self) -> int:
+        """The end (exclusive) of the sample indices to decode: ``n``, or less for a
+        window of a batchable job's indices."""
         ...
 
 
@@ -94,14 +102,14 @@ class ChunkRunner:
             return ()
         return job.recipe.scheme_object.completion_stops
 
-    def _inputs(self, job: Job) -> dict[str, Any]:
-        """What ``schemes.sample_job`` and ``schemes.pool_candidates`` share: one
-        candidate for a greedy pool (the N would be identical)."""
+    def _inputs(self, job: Job, n: int) -> dict[str, Any]:
+        """What ``schemes.sample_job`` and ``schemes.pool_candidates`` share: ``n``
+        candidates, one for a greedy pool (the N would be identical)."""
         return {
             "recipe": job.recipe,
             "problem_prompt": job.problem.prompt,
             "problem_metadata": job.problem.metadata,
-            "n": 1 if job.recipe.is_greedy else job.n,
+            "n": 1 if job.recipe.is_greedy else n,
             "seed": job.seed,
             "stop_strings": self.stop_strings(job),
         }
@@ -112,7 +120,7 @@ class ChunkRunner:
         groups: list[list[tuple[J, schemes.SampleJob]]] = []
         rows = 0
         for job in jobs:
-            sample_job = schemes.sample_job(**self._inputs(job), first=job.first)
+            sample_job = schemes.sample_job(**self._inputs(job, job.last), first=job.first)
             if not groups or rows + sample_job.rows() > self.max_batch_rows:
                 groups.append([])
                 rows = 0
@@ -123,7 +131,8 @@ class ChunkRunner:
     def run(
         self, jobs: Sequence[J], *, keep_going: Callable[[], bool] = lambda: True
     ) -> Iterator[tuple[J, list[Candidate]]]:
-        """Each job with its candidates (of indices ``job.first`` on), a batch at a time;
+        """Each job with its candidates (indices ``job.first`` to ``job.last`` of a
+        batchable job, ``job.first`` to the end of another), a batch at a time;
         stops early when ``keep_going()`` turns false between batches;
         ``GenerationError`` on failure."""
         together = [job for job in jobs if job.recipe.batchable]
@@ -151,7 +160,8 @@ class ChunkRunner:
             if not keep_going():
                 return
             try:
-                candidates = schemes.pool_candidates(self.loaded, **self._inputs(job), **engine)
+                candidates = schemes.pool_candidates(self.loaded, **self._inputs(job, job.n),
+                                                     **engine)
             except (ValueError, RuntimeError) as exc:
                 raise GenerationError(
                     f"Generation failed on {problem_names([job])}: {exc}"

@@ -14,10 +14,12 @@ from strategies.metrics.diversity import (
     answer_entropy,
     answer_entropy_array,
     distinct_n,
+    distinct_n_per_prompt,
     distinct_n_scores,
     encode_tokens,
     ngram_ids,
     pairwise_embedding_distance,
+    prompt_ngrams,
     unique_answers,
     unique_answers_array,
 )
@@ -52,6 +54,28 @@ def test_ngram_ids_are_equal_exactly_for_equal_ngrams() -> None:
     ids, owner = ngram_ids(tokens, doc, 3)
     assert owner.tolist() == [0, 0, 0, 0, 1]
     assert ids[0] == ids[3] and len(set(ids[:3].tolist())) == 3 and ids[4] == ids[1]
+
+
+def test_distinct_n_per_prompt_gives_distinct_n_of_each_prompt_exactly() -> None:
+    rng = np.random.default_rng(2)
+    prompts = [[" ".join(rng.choice(list("abcdef"), size=int(rng.integers(0, 12))))
+                for _ in range(size)] for size in [0, 1, 3, 9, 32, *rng.integers(1, 20, 15)]]
+    prompts.append(["", ""])
+    got = distinct_n_per_prompt(prompts, (1, 2, 3, 4))
+    for n in (1, 2, 3, 4):
+        expected = [distinct_n_scores(texts, (n,))[n] if texts else math.nan
+                    for texts in prompts]
+        assert np.array_equal(got[n], expected, equal_nan=True), n
+    assert distinct_n_per_prompt(prompt_ngrams(prompts, 2), (1, 2))[2].tolist() == \
+        pytest.approx(got[2].tolist(), nan_ok=True)
+    with pytest.raises(ValueError, match="up to 2"):
+        distinct_n_per_prompt(prompt_ngrams(prompts, 2), (3,))
+
+
+def test_encode_tokens_numbers_tokens_by_first_occurrence() -> None:
+    tokens, doc = encode_tokens(["b a", "A c b", ""])
+    assert tokens.tolist() == [0, 1, 1, 2, 0]
+    assert doc.tolist() == [0, 0, 1, 1, 1]
 
 
 def test_embedding_distance_hand_cases() -> None:

@@ -13,6 +13,7 @@ from strategies.metrics.majk import (
     answer_counts,
     majority_at_k,
     majority_at_k_array,
+    majority_at_k_counts,
     majority_at_k_exact,
     majority_at_k_mc,
     mean_majority_at_k,
@@ -88,6 +89,41 @@ def test_the_float_dp_matches_the_exact_dp_on_large_pools() -> None:
         for row, value in zip(ids, got, strict=True):
             exact = majority_at_k(*_counts(row.tolist(), 0), k)
             assert value == pytest.approx(exact, rel=1e-9, abs=1e-12)
+
+
+def _contested_counts(seed: int, problems: int, n: int) -> tuple[list[int], list[list[int]],
+                                                                  list[int]]:
+    """Vote counts of problems whose gold answer and a few distractors run close."""
+    rng = np.random.default_rng(seed)
+    golds, others, nones = [], [], []
+    for _ in range(problems):
+        shares = rng.dirichlet([3.0, 3.0, 2.0, 1.0, 0.5, 0.3])
+        counts = rng.multinomial(n, shares).tolist()
+        golds.append(counts[0])
+        others.append(sorted(counts[1:5], reverse=True))
+        nones.append(counts[5])
+    return golds, others, nones
+
+
+def test_the_pruned_dp_matches_the_exact_dp_where_votes_are_contested() -> None:
+    golds, others, nones = _contested_counts(11, 6, 150)
+    for k in (5, 40, 75, 149, 150):
+        got = majority_at_k_counts(golds, others, nones, k)
+        for row in range(6):
+            exact = majority_at_k(golds[row], others[row], nones[row], 150, k)
+            assert got[row] == pytest.approx(exact, rel=1e-9, abs=1e-12), (row, k)
+
+
+def test_a_problem_over_the_work_bound_is_left_to_the_caller() -> None:
+    golds, others, nones = _contested_counts(12, 8, 200)
+    full = majority_at_k_counts(golds, others, nones, 100)
+    bounded = majority_at_k_counts(golds, others, nones, 100, max_cells=2e4)
+    left = np.isnan(bounded)
+    assert left.any() and not left.all()
+    assert np.array_equal(bounded[~left], full[~left])  # each problem on its own
+    assert not np.isnan(majority_at_k_counts(golds, others, nones, 200, max_cells=0)).any()
+    with pytest.raises(ValueError, match="same number"):
+        majority_at_k_counts([1, 2], [[1], [1]], [0, 0], 1)
 
 
 def test_the_monte_carlo_estimate_agrees_with_the_exact_value() -> None:

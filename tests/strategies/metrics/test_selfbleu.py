@@ -7,7 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from strategies.metrics.selfbleu import SelfBleuConfig, self_bleu, sentence_bleu
+from strategies.metrics.diversity import prompt_ngrams
+from strategies.metrics.selfbleu import (
+    SelfBleuConfig,
+    self_bleu,
+    self_bleu_per_prompt,
+    sentence_bleu,
+)
 
 # Values printed by nltk 3.10.4: sentence_bleu(refs, hyp, smoothing_function=method1).
 NLTK_CASES = [
@@ -120,3 +126,33 @@ def test_it_validates_the_config() -> None:
             SelfBleuConfig(**bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         sentence_bleu("a", [])
+
+
+def _prompts(seed: int) -> list[list[str]]:
+    """Prompts of 0 to 60 texts over small vocabularies: repeated and empty texts, one
+    text alone, and prompts past 51 texts, whose references are drawn."""
+    rng = np.random.default_rng(seed)
+    prompts = []
+    for size in [0, 1, 2, 3, 7, 32, 51, 52, 60, *rng.integers(2, 40, size=20).tolist()]:
+        vocab = list("abcdefghij")[: int(rng.integers(2, 11))]
+        prompts.append([" ".join(rng.choice(vocab, size=int(rng.integers(0, 14))))
+                        for _ in range(size)])
+    prompts.append(["same words here"] * 4)
+    return prompts
+
+
+def test_self_bleu_per_prompt_gives_self_bleu_of_each_prompt_exactly() -> None:
+    prompts = _prompts(3)
+    expected = [self_bleu(texts, max_references=50, seed=7).self_bleu for texts in prompts]
+    got = self_bleu_per_prompt(prompts, max_references=50, seed=7)
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert np.isnan(got[:2]).all() and not np.isnan(got[2:]).any()
+
+
+def test_self_bleu_per_prompt_reads_n_grams_built_once() -> None:
+    prompts = _prompts(4)
+    ngrams = prompt_ngrams(prompts, 4)
+    assert np.array_equal(self_bleu_per_prompt(ngrams, seed=1),
+                          self_bleu_per_prompt(prompts, seed=1), equal_nan=True)
+    with pytest.raises(ValueError, match="up to 4"):
+        self_bleu_per_prompt(prompt_ngrams(prompts, 3))

@@ -10,6 +10,7 @@ import pytest
 from strategies.metrics.stats import (
     BootstrapConfig,
     bootstrap_ci,
+    bootstrap_cis,
     holm_bonferroni,
     mcnemar_exact,
     paired_comparison,
@@ -37,6 +38,16 @@ def test_the_ci_is_reproducible_from_its_seed() -> None:
     assert first == bootstrap_ci(values, n_resamples=1000, seed=7)
     assert first != bootstrap_ci(values, n_resamples=1000, seed=8)
     assert (first.seed, first.n_resamples) == (7, 1000)
+
+
+def test_intervals_computed_together_equal_those_computed_alone() -> None:
+    rng = np.random.default_rng(3)
+    samples = [rng.normal(size=40), rng.binomial(1, 0.3, size=25).astype(float),
+               rng.normal(size=40), rng.uniform(size=40)]
+    together = bootstrap_cis(samples, n_resamples=700, seed=5)
+    assert together == [bootstrap_cis([s], n_resamples=700, seed=5)[0] for s in samples]
+    assert together[0] == bootstrap_ci(samples[0], n_resamples=700, seed=5)
+    assert together[0] != together[2]  # the same indices, other values
 
 
 def test_the_ci_of_a_constant_is_a_point() -> None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strategies.select.base import Selection, rank_options, selection_credit
+from strategies.select.base import (
+    Selection,
+    answer_groups_of,
+    rank_options,
+    selection_credit,
+)
 from strategies.select.entries import ENTRIES
 from strategies.select.first import FirstConfig, select_first_candidate
 from strategies.select.majority import majority_vote, select_majority
@@ -166,3 +171,14 @@ def test_it_registers_the_selectors() -> None:
         "b4",
         "adaptive_consistency",
     }
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_grouping_the_distinct_answers_groups_them_all(exact: bool) -> None:
+    # The metrics stage groups each problem's distinct answers once and spreads the ids.
+    answers = ["7", "x = 7", None, "8", "7.0", "8", r"\frac{14}{2}", "", "x = 7", "9", "7"]
+    distinct = list(dict.fromkeys(a for a in answers if a is not None))
+    ids = dict(zip(distinct, answer_groups_of(distinct, exact=exact)[0].tolist(), strict=True))
+    spread = [-1 if a is None else ids[a] for a in answers]
+    assert answer_groups_of(answers, exact=exact)[0].tolist() == spread
+    assert len(set(spread)) > 3

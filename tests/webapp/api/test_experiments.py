@@ -69,6 +69,41 @@ def test_a_spec_is_stored_and_enqueued_as_the_form_does(
     assert by_form.strategies.count() == by_api.strategies.count()
 
 
+def test_a_spec_may_ask_for_10000_samples_and_its_pools_go_out_in_ranges(
+    owner: Any, team: Any, broker: str, django_capture_on_commit_callbacks: Any
+) -> None:
+    api = token_client(owner)
+    too_many = api.post(EXPERIMENTS, {**SPEC, "team": team.slug, "n_samples": 10_001},
+                        content_type="application/json")
+    assert too_many.status_code == 400
+    assert too_many.json()["errors"] == {
+        "n_samples": ["Samples per problem (N) can be at most 10,000."]}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(EXPERIMENTS, {**SPEC, "team": team.slug, "n_samples": 10_000,
+                                          "dataset": {"source": "arithmetic", "size": 1}},
+                            content_type="application/json")
+    assert response.status_code == 201, response.content
+    experiment = Experiment.objects.get(pk=response.json()["id"])
+    assert experiment.k_values[-1] == 8192
+    greedy, sampled, _ = experiment.strategies.order_by("position")
+    problem = experiment.problems.get().pk
+    # The greedy pool's one sample; the sampled pool's 10,000 in ranges of 1,024.
+    assert queued(broker) == sorted(
+        [("workers.tasks.generate_chunk", [experiment.pk, [[greedy.pool_id, 1]], [problem]])]
+        + [("workers.tasks.generate_chunk",
+            [experiment.pk, [[sampled.pool_id, 10_000]], [problem], None,
+             [first, min(first + 1024, 10_000)]]) for first in range(0, 10_000, 1024)],
+        key=lambda m: json.dumps(m[1]))
+
+    # Amending: at most 10,000 too.
+    Experiment.objects.filter(pk=experiment.pk).update(status=Experiment.Status.FINISHED,
+                                                       n_samples=8)
+    grown = api.post(f"{EXPERIMENTS}{experiment.pk}/amend/", {"n_samples": 10_001},
+                     content_type="application/json")
+    assert grown.status_code == 400
+    assert "Samples per problem (N) can be at most 10,000." in str(grown.json())
+
+
 def test_a_bad_spec_is_a_400_with_errors_by_path(owner: Any, team: Any) -> None:
     spec = json.loads(json.dumps(SPEC))
     spec["strategies"][2]["selector"] = "adaptive_consistency"

@@ -16,7 +16,7 @@ from tests.webapp.experiments.review_data import build, login, sample, strategie
 from webapp import queue
 from webapp.experiments import queries, results
 from webapp.experiments.labelled import label_agreement
-from webapp.experiments.models import Experiment, Metric
+from webapp.experiments.models import Comparison, Experiment, Metric
 from webapp.review.models import HumanLabel
 from webapp.review.services import on_labels_changed
 
@@ -138,9 +138,12 @@ def test_it_keeps_the_labelled_figures_when_the_automatic_ones_are_recomputed(
     run_task(experiment)
     labelled = Metric.objects.filter(labelled=True).count()
     automatic = Metric.objects.filter(labelled=False).count()
+    compared = Comparison.objects.filter(labelled=True).count()
+    assert compared == 2
     results.compute_results(experiment.pk)
     assert Metric.objects.filter(labelled=True).count() == labelled
     assert Metric.objects.filter(labelled=False).count() == automatic
+    assert Comparison.objects.filter(labelled=True).count() == compared
 
 
 def test_it_leaves_a_running_experiment_to_its_metrics_task(
@@ -160,6 +163,54 @@ def test_it_leaves_a_running_experiment_to_its_metrics_task(
     experiment.refresh_from_db()
     assert experiment.status == Experiment.Status.FINISHED
     assert accuracy(majority, labelled=True) == pytest.approx(0.8)
+
+
+def wins_ties_losses(labelled: bool) -> dict[str, tuple[int, int, int, float]]:
+    return {c.strategy.label: (c.wins, c.ties, c.losses, round(c.mean_diff, 6))
+            for c in queries.comparisons(Experiment.objects.get(), labelled=labelled)}
+
+
+def test_it_compares_with_the_labels_when_they_change_and_drops_them_with_the_labels(
+    experiment: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    greedy, majority, first = strategies(experiment)
+    # Per-problem credit, automatic: greedy 1 0 0 1 0, majority 1 0 0 1 1, first 1 0 0 0 1.
+    automatic = {majority.label: (1, 4, 0, 0.2), first.label: (1, 3, 1, 0.0)}
+    assert wins_ties_losses(labelled=False) == automatic
+    assert wins_ties_losses(labelled=True) == {}
+    label(experiment, majority, 2, 0, "pass")
+    label(experiment, greedy, 0, 0, "fail")
+    change_labels(experiment, django_capture_on_commit_callbacks)
+    run_task(experiment)
+    # With the labels: greedy 0 0 0 1 0, majority 1 0 1 1 1, first 1 0 1 0 1.
+    assert wins_ties_losses(labelled=True) == {majority.label: (3, 2, 0, 0.6),
+                                               first.label: (3, 1, 1, 0.4)}
+    assert wins_ties_losses(labelled=False) == automatic
+    HumanLabel.objects.all().delete()  # every label reverted
+    change_labels(experiment, django_capture_on_commit_callbacks)
+    run_task(experiment)
+    assert wins_ties_losses(labelled=True) == {}
+    assert wins_ties_losses(labelled=False) == automatic
+
+
+def test_it_shows_the_comparison_with_labels_beside_the_automatic_one(
+    client: Any, experiment: Any, owner: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    _, majority, _ = strategies(experiment)
+    login(client, owner)
+    url = reverse("experiment-detail", args=[experiment.pk])
+    assert 'id="labelled-comparison-table"' not in client.get(url).content.decode()
+    label(experiment, majority, 2, 0, "pass")
+    change_labels(experiment, django_capture_on_commit_callbacks)
+    run_task(experiment)
+    fragment = client.get(url, HTTP_HX_REQUEST="true",
+                          HTTP_HX_TARGET="labelled-figures").content.decode()
+    table = fragment.split('id="labelled-comparison-table"', 1)[1].split("</table>", 1)[0]
+    row = table.split(majority.label, 1)[1].split("</tr>", 1)[0]
+    assert "2 / 3 / 0" in row  # majority minus greedy: problems 2 and 4 won
+    page = client.get(url).content.decode()
+    automatic = page.split('id="comparison-table"', 1)[1].split("</table>", 1)[0]
+    assert "1 / 4 / 0" in automatic.split(majority.label, 1)[1].split("</tr>", 1)[0]
 
 
 def test_it_routes_the_task_to_the_cpu_queue() -> None:

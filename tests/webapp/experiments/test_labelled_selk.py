@@ -12,29 +12,33 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
-from strategies.select.base import selection_credit
+from strategies.select.base import answer_groups, selection_credit
 from strategies.select.majority import select_majority
 from strategies.types import Candidate
 from tests.webapp.experiments.review_data import build, login, sample, strategies
 from webapp.experiments import results
 from webapp.experiments.labelled import label_agreement
 from webapp.experiments.models import Metric
-from webapp.experiments.selection import ProblemPool, majority_at_k_by_verdicts
+from webapp.experiments.selection import majority_at_k_by_verdicts
 from webapp.review import services
 from webapp.review.models import HumanLabel
 
 
-def pool_of(answers: list[str | None], correct: list[bool]) -> ProblemPool:
-    return ProblemPool(1, 0, "4", [Candidate(text="", answer=a, is_correct=c)
-                                   for a, c in zip(answers, correct, strict=True)],
-                       labelled=True)
+def pool_of(answers: list[str | None], correct: list[bool]) -> list[Candidate]:
+    return [Candidate(text="", answer=a, is_correct=c)
+            for a, c in zip(answers, correct, strict=True)]
 
 
-def brute_force(pool: ProblemPool, k: int) -> float:
+def by_verdicts(pool: list[Candidate], ks: list[int]) -> dict[int, float] | None:
+    return majority_at_k_by_verdicts(answer_groups(pool)[0],
+                                     np.array([bool(c.is_correct) for c in pool]), ks)
+
+
+def brute_force(pool: list[Candidate], k: int) -> float:
     """The mean credit of the per-problem majority selector over every k-subset."""
     values = []
-    for subset in itertools.combinations(range(len(pool.candidates)), k):
-        chosen = [pool.candidates[i] for i in subset]
+    for subset in itertools.combinations(range(len(pool)), k):
+        chosen = [pool[i] for i in subset]
         values.append(selection_credit(select_majority(chosen), chosen) or 0.0)
     return float(np.mean(values))
 
@@ -51,7 +55,7 @@ def test_the_vote_by_verdicts_matches_every_subset_counted_by_hand(
         answers: list[str | None], correct: list[bool]) -> None:
     pool = pool_of(answers, correct)
     ks = list(range(1, len(answers) + 1))
-    exact = majority_at_k_by_verdicts(pool, ks)
+    exact = by_verdicts(pool, ks)
     assert exact is not None
     for k in ks:
         assert exact[k] == pytest.approx(brute_force(pool, k), abs=1e-12), k
@@ -59,8 +63,7 @@ def test_the_vote_by_verdicts_matches_every_subset_counted_by_hand(
 
 def test_a_group_split_by_a_label_is_left_to_resampling() -> None:
     # The two 4s disagree (a label failed one): the credit depends on which comes first.
-    assert majority_at_k_by_verdicts(pool_of(["4", "4", "5"], [True, False, False]),
-                                     [1, 2]) is None
+    assert by_verdicts(pool_of(["4", "4", "5"], [True, False, False]), [1, 2]) is None
 
 
 # --- Through the metrics stage on the hand-built experiment --------------------------

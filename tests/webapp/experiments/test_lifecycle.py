@@ -235,7 +235,7 @@ def test_it_adds_strategies_reading_the_pools_there_are(team: Any) -> None:
     ("running", 4, "Only a finished experiment"),
     ("finished", 1, "N can only grow"),
     ("finished", 2, "Nothing to change"),
-    ("finished", 999, "at most 256"),
+    ("finished", 10_001, "can be at most 10,000"),
 ])
 def test_it_refuses_amendments_the_experiment_does_not_allow(
     team: Any, status: str, n: int, message: str,

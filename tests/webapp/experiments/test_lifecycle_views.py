@@ -181,6 +181,18 @@ def test_the_amend_page_grows_n_and_adds_a_strategy(
         "first", "majority", "first", "mbr"]
 
 
+def test_the_amend_page_grows_n_to_10000(
+    client: Client, finished: Experiment, owner: Any
+) -> None:
+    client.force_login(owner)
+    assert 'max="10000"' in client.get(_urls(finished.pk)["amend"]).content.decode()
+    response = client.post(_urls(finished.pk)["amend"], {"n_samples": "10000"})
+    assert response.status_code == 302, response.content.decode()[-1500:]
+    finished.refresh_from_db()
+    assert finished.n_samples == 10_000 and finished.k_values[-1] == 8192
+    assert [s.n for s in finished.strategies.order_by("position")] == [1, 10_000, 10_000]
+
+
 def test_the_amend_page_explains_what_it_cannot_do(
     client: Client, finished: Experiment, experiment: Experiment, owner: Any
 ) -> None:
@@ -191,6 +203,9 @@ def test_the_amend_page_explains_what_it_cannot_do(
     response = client.post(_urls(finished.pk)["amend"], {"n_samples": "2"})
     assert response.status_code == 400
     assert "Nothing to change" in response.content.decode()
+    response = client.post(_urls(finished.pk)["amend"], {"n_samples": "10001"})
+    assert response.status_code == 400
+    assert "Samples per problem (N) can be at most 10,000." in response.content.decode()
     response = client.post(_urls(experiment.pk)["amend"], {"n_samples": "4"})
     assert response.status_code == 400
     assert "Only a finished experiment can be amended; this one is queued." in (

@@ -64,6 +64,19 @@ def test_it_stores_an_experiment_whose_equal_rows_share_one_pool(  # type: ignor
     assert experiment.k_values == [1, 2, 4]
 
 
+def test_it_takes_up_to_10000_samples_and_reports_k_at_the_powers_of_two(  # type: ignore[no-untyped-def]
+    logged_in, team
+) -> None:
+    page = logged_in.get(reverse("experiment-new")).content.decode()
+    assert 'max="10000"' in page
+    response = logged_in.post(reverse("experiment-new"), form_data(team, n_samples="10000"))
+    assert response.status_code == 302
+    experiment = Experiment.objects.get()
+    assert [s.n for s in experiment.strategies.order_by("position")] == [1, 10_000, 10_000]
+    assert experiment.k_values == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096,
+                                   8192]
+
+
 def test_it_reuses_the_pool_of_an_identical_earlier_experiment(logged_in, team) -> None:  # type: ignore[no-untyped-def]
     logged_in.post(reverse("experiment-new"), form_data(team))
     logged_in.post(reverse("experiment-new"), form_data(team, name="Again"))
@@ -91,6 +104,7 @@ def test_it_accepts_typed_prompts_with_optional_answers(logged_in, team) -> None
         ({"s-b2-selector": "codet"}, "codet ranks programs by generated tests"),
         ({"s-b2-selector": "no-such"}, "Select a valid choice"),
         ({"n_samples": "0"}, "greater than or equal to 1"),
+        ({"n_samples": "10001"}, "Samples per problem (N) can be at most 10,000."),
         ({"max_new_tokens": ""}, "This field is required"),
         ({"model_name": "gpt-9"}, "Select a valid choice"),
         ({"dataset_source": "prompts", "prompts": "ok ||| 1\n||| 5"}, "Line 2"),

@@ -160,3 +160,20 @@ def test_strategies_reading_the_same_samples_load_and_measure_them_once(
     assert len(loads) == len(measures) == 1
     rows = Metric.objects.filter(strategy__experiment=experiment, name="self_bleu_diversity")
     assert len({row.value for row in rows}) == 1 and rows.count() == 4
+
+
+def test_maj_at_k_past_its_work_bound_is_resampled_alike_on_both_paths(
+        team: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    experiment = build(team, [("majority", {}, True)], unjudged=False)
+    results.compute_results(experiment.pk)
+    exact = stored(experiment)
+    monkeypatch.setattr(selection, "MAJORITY_DP_CELLS", 0)
+    results.compute_results(experiment.pk)
+    resampled = stored(experiment)
+    monkeypatch.setattr(results, "batch_route", lambda *args: None)
+    results.compute_results(experiment.pk)
+    assert stored(experiment) == resampled
+    assert resampled[0] == exact[0]
+    changed = {row[1] for row, other in zip(exact[1], resampled[1], strict=True)
+               if row != other}
+    assert changed == {"sel_at_k"}

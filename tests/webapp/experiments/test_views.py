@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
 from strategies.types import Candidate
 from tests.factories import PASSWORD, make_experiment
-from webapp.experiments.models import Experiment
+from webapp.experiments.models import Comparison, Experiment
 from webapp.experiments.pools import record_samples
 from webapp.experiments.results import compute_results
 from webapp.experiments.verification import record_verdicts
@@ -92,6 +94,26 @@ def test_it_returns_only_the_live_fragment_to_htmx_while_running(client, team, o
     assert "Generate" in body and "Verify" in body and "Select and measure" in body
 
 
+def test_it_counts_progress_once_after_a_redelivered_verification(client, team, owner) -> None:  # type: ignore[no-untyped-def]
+    experiment = make_experiment(team, n=4)  # three problems, a greedy and a sampled pool
+    problems = list(experiment.problems.order_by("index"))
+    pools = {s.pool_id: s.n for s in experiment.strategies.all()}
+    for pool_id, n in pools.items():
+        for problem in problems[:2]:
+            record_samples(pool_id, problem.pk, {
+                i: Candidate(text=f"The answer is {problem.answer}.", prompt_tokens=10,
+                             generated_tokens=6, logprob_sum=-3.0, finish_reason="eos",
+                             seconds=0.1) for i in range(n)}, requested=n)
+        for _ in range(2):  # the verification task delivered twice
+            record_verdicts(experiment, pool_id, [p.pk for p in problems])
+    login(client, owner)
+    body = client.get(reverse("experiment-detail", args=[experiment.pk]),
+                      HTTP_HX_REQUEST="true").content.decode()
+    counts = dict(re.findall(r'stage-(\w+)">.*?class="stage-count">(\d+ / \d+)<', body,
+                             re.DOTALL))
+    assert counts == {"generate": "10 / 15", "verify": "10 / 15", "select": "0 / 9"}
+
+
 def test_it_stops_polling_and_shows_results_when_finished(client, team, owner) -> None:  # type: ignore[no-untyped-def]
     experiment = finished(make_experiment(team))
     login(client, owner)
@@ -106,6 +128,17 @@ def test_it_stops_polling_and_shows_results_when_finished(client, team, owner) -
     for table in ("selk-table", "diversity-table", "comparison-table"):
         assert f'id="{table}"' in page, table
     assert "p (Holm)" in page and "sel@4" in page and "pass^2" in page
+
+
+def test_it_shows_only_the_comparisons_stored_with_the_metrics(client, team, owner) -> None:  # type: ignore[no-untyped-def]
+    experiment = finished(make_experiment(team))
+    stored = Comparison.objects.filter(strategy__experiment=experiment, labelled=False)
+    assert stored.count() == 2  # the two strategies after the first, against it
+    login(client, owner)
+    url = reverse("experiment-detail", args=[experiment.pk])
+    assert 'id="comparison-table"' in client.get(url).content.decode()
+    stored.delete()
+    assert 'id="comparison-table"' not in client.get(url).content.decode()
 
 
 def test_it_embeds_the_chart_data_as_json_not_inline_script(client, team, owner) -> None:  # type: ignore[no-untyped-def]

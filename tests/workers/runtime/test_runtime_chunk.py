@@ -24,6 +24,11 @@ class Job:
     n: int
     seed: int
     first: int = 0
+    end: int | None = None
+
+    @property
+    def last(self) -> int:
+        return self.n if self.end is None else self.end
 
 
 def _recipe(temperature: float, scheme: str = "direct", **kwargs: Any) -> PoolRecipe:
@@ -57,6 +62,20 @@ def test_its_samples_do_not_depend_on_the_batch_size(tiny: LoadedModel) -> None:
     assert [len(cs) for _, cs in wide] == [1, 3] * 3
     assert [[c.text for c in cs] for _, cs in wide] == [[c.text for c in cs] for _, cs in narrow]
     assert all(c.seconds >= 0 and c.generated_tokens > 0 for _, cs in wide for c in cs)
+
+
+def test_windows_of_a_jobs_indices_give_the_samples_of_the_whole_job(
+    tiny: LoadedModel,
+) -> None:
+    problem = Problem(prompt="What is 3 + 4?", answer="7")
+    whole = Job(_recipe(0.8), problem, 0, 7, 5)
+    windows = [Job(_recipe(0.8), problem, 0, 7, 5, first, last)
+               for first, last in ((0, 3), (3, 6), (6, 7))]
+    runner = ChunkRunner(tiny, max_batch_rows=3)
+    assert [len(g) for g in runner.groups(windows)] == [1, 1, 1]
+    [(_, expected)] = list(ChunkRunner(tiny, max_batch_rows=64).run([whole]))
+    got = [c for _, cs in runner.run(windows) for c in cs]
+    assert [c.text for c in got] == [c.text for c in expected] and len(got) == 7
 
 
 def test_it_stops_between_batches_when_told(tiny: LoadedModel) -> None:
