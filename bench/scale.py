@@ -24,8 +24,9 @@ pool, ``best_of_n`` by self-evaluation on the T=1.0 pool.
 plus, for the problem page at N=1,000, a 20-problem experiment with one pool of N=1,000.
 
 Each side (this checkout, and with ``--baseline REV`` that revision checked out by
-``git worktree add --detach``) then runs on its own copy of the same database, in fresh
-processes: ``results.compute_results(experiment_id, embed=None)`` (what
+``git worktree add --detach``) then runs on its own copy of the same database (for the
+baseline, with this checkout's newer migrations unapplied), in fresh processes:
+``results.compute_results(experiment_id, embed=None)`` (what
 ``workers.tasks.compute_metrics`` calls, embeddings off) ``--runs`` times, with the
 process's peak RSS; then through Django's test client, as a team member, the experiment
 page while it runs (stage progress), once finished (figures, comparisons, the problem
@@ -271,6 +272,8 @@ def measure_side(root: Path, built: Path, work: Path, ids: dict[str, Any], runs:
     """Stage and pages on a fresh copy of the built database, with ``root``'s code."""
     db = work / "side.sqlite3"
     shutil.copyfile(built, db)
+    if root != ROOT:
+        migrate_back(root, db)
     experiment = str(ids["experiment"])
     out: dict[str, Any] = {}
     out.update(call(root, db, "--child", "running", "--experiment", experiment,
@@ -283,6 +286,20 @@ def measure_side(root: Path, built: Path, work: Path, ids: dict[str, Any], runs:
     out.update(call(root, db, "--child", "finished", "--experiment", experiment,
                     "--problem", str(ids["problem"]), "--runs", str(runs)))
     return out
+
+
+def migrate_back(root: Path, db: Path) -> None:
+    """Unapply, with this checkout's migrations, those the baseline ``root`` lacks, so
+    that its code runs on the same data in its own schema."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}",
+           "DJANGO_SETTINGS_MODULE": "webapp.settings"}
+    for folder in sorted((root / "webapp").glob("*/migrations")):
+        names = sorted(p.stem for p in folder.glob("[0-9][0-9][0-9][0-9]_*.py"))
+        ours = sorted(p.stem for p in (ROOT / folder.relative_to(root)).glob(
+            "[0-9][0-9][0-9][0-9]_*.py"))
+        if names and ours != names:
+            subprocess.run([sys.executable, "manage.py", "migrate", folder.parent.name,
+                            names[-1], "--verbosity", "0"], cwd=ROOT, env=env, check=True)
 
 
 def worktree(revision: str, work: Path) -> Path:
