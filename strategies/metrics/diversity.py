@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from strategies.verify.normalize import canonical_answer
+from strategies.verify.structure import canonical_answer
 
 __all__ = [
     "AnswerEntropyConfig",

@@ -11,7 +11,7 @@ from strategies.select.base import Selection
 from strategies.select.majority import select_majority
 from strategies.select.numeric import betainc
 from strategies.types import Candidate
-from strategies.verify.normalize import canonical_answer
+from strategies.verify.structure import canonical_answer
 
 __all__ = [
     "AdaptiveConfig",

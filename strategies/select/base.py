@@ -17,7 +17,7 @@ import numpy as np
 
 from strategies.types import Candidate
 from strategies.verify.grouping import group_answers
-from strategies.verify.normalize import canonical_answer
+from strategies.verify.structure import canonical_answer
 
 __all__ = [
     "Selection",

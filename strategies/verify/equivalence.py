@@ -278,7 +278,7 @@ def clear_caches() -> None:
     for cached in (
         normalize.answer_form,
         normalize.read_number,
-        normalize.canonical_answer,
+        structure.canonical_answer,
         structure.parse_structure,
         structure.structure_key,
         symbolic.parse_latex,

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from strategies.verify.equivalence import is_equivalent
-from strategies.verify.normalize import answer_form, canonical_answer, read_number
-from strategies.verify.structure import parse_structure
+from strategies.verify.normalize import answer_form, read_number
+from strategies.verify.structure import canonical_answer, parse_structure
 
 __all__ = ["group_answers"]
 

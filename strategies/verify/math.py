@@ -16,9 +16,10 @@ from strategies.verify.equivalence import (  # _equivalent: the pairwise cache
     is_equivalent,
 )
 from strategies.verify.extract import extract_answer, last_boxed
-from strategies.verify.normalize import canonical_answer, normalize_answer, parse_number
+from strategies.verify.normalize import normalize_answer, parse_number
 from strategies.verify.result import VerifierResult
 from strategies.verify.short_text import reference_kind, verify_short_answer
+from strategies.verify.structure import canonical_answer
 
 __all__ = [
     "LENIENT_ABS_TOL",

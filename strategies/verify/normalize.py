@@ -7,7 +7,9 @@ Three string forms, from most to least faithful:
   wrappers, trailing units, degree marks, Unicode minus and friends) but nothing that
   carries meaning is dropped: ``%``, a written decimal and an ``x =`` prefix stay.
 - ``normalize_answer``: the Hendrycks-style string form (also drops ``%`` and spaces).
-- ``canonical_answer``: a hashable voting key; answers with equal keys are equivalent.
+
+The voting key built on these forms, ``canonical_answer``, lives in ``structure``: it
+reads the answer's shape.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from fractions import Fraction
 __all__ = [
     "NumberValue",
     "answer_form",
-    "canonical_answer",
     "fraction_key",
     "normalize_answer",
     "parse_number",
@@ -490,25 +491,3 @@ def fraction_key(value: Fraction) -> str:
     if value.denominator == 1:
         return str(value.numerator)
     return f"{value.numerator}/{value.denominator}"
-
-
-@functools.lru_cache(maxsize=65536)
-def canonical_answer(answer: str | None) -> str | None:
-    """Return a hashable voting key: equal for answers that are the same number.
-
-    Numbers become their reduced exact value ("18", "18.0" and "18.00" give "18";
-    "2/4", "0.5" and ``\\frac{1}{2}`` give "1/2"); a ``%`` sign is dropped, as in the
-    string normalisation. Sets are sorted, text answers case-folded, anything else is
-    its comparison form (``answer_form``). Empty answers give ``None``.
-
-    >>> canonical_answer("18.00"), canonical_answer(r"\\dfrac{2}{4}"), canonical_answer("x + 1")
-    ('18', '1/2', 'x+1')
-    """
-    if answer is None:
-        return None
-    form = answer_form(answer)
-    if not form:
-        return None
-    from strategies.verify.structure import structure_key  # structure imports this module
-
-    return structure_key(form)

@@ -22,10 +22,11 @@ import functools
 import re
 from typing import Any
 
-from strategies.verify.normalize import fraction_key, read_number
+from strategies.verify.normalize import answer_form, fraction_key, read_number
 
 __all__ = [
     "Structure",
+    "canonical_answer",
     "equation_sides",
     "is_name",
     "matrix_cells",
@@ -389,3 +390,23 @@ def structure_key(form: str) -> str:
     if kind == "system":
         return ",".join(f"{name}={structure_key(value)}" for name, value in structure[1])
     return form
+
+
+@functools.lru_cache(maxsize=65536)
+def canonical_answer(answer: str | None) -> str | None:
+    """Return a hashable voting key: equal for answers that are the same number.
+
+    Numbers become their reduced exact value ("18", "18.0" and "18.00" give "18";
+    "2/4", "0.5" and ``\\frac{1}{2}`` give "1/2"); a ``%`` sign is dropped, as in the
+    string normalisation. Sets are sorted, text answers case-folded, anything else is
+    its comparison form (``answer_form``). Empty answers give ``None``.
+
+    >>> canonical_answer("18.00"), canonical_answer(r"\\dfrac{2}{4}"), canonical_answer("x + 1")
+    ('18', '1/2', 'x+1')
+    """
+    if answer is None:
+        return None
+    form = answer_form(answer)
+    if not form:
+        return None
+    return structure_key(form)

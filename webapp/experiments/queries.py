@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from django.http import Http404
 from django.utils.http import urlencode
 
-from strategies.verify.normalize import canonical_answer
+from strategies.verify.structure import canonical_answer
 from webapp.datasets.models import Problem
 from webapp.experiments.code_verification import matrix_view
 from webapp.experiments.models import (
