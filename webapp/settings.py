@@ -310,6 +310,13 @@ STRATLAB_CHUNK_SIZE = env_int("STRATLAB_CHUNK_SIZE", 4)
 STRATLAB_CHUNK_SAMPLES = env_int("STRATLAB_CHUNK_SAMPLES", 1024)
 if STRATLAB_CHUNK_SAMPLES < 1:
     raise ImproperlyConfigured("STRATLAB_CHUNK_SAMPLES must be a positive integer")
+# Texts per pool the diversity step embeds at most (MiniLM): a seeded subset of the
+# problems, each with its text subsample (up to 32). On two CPU cores MiniLM embeds about
+# 46 texts/s, so the default keeps the step near half a minute for three pools; a GPU
+# worker embeds 48,000 texts in about 13 s and can take far more.
+STRATLAB_EMBED_TEXTS = env_int("STRATLAB_EMBED_TEXTS", 512)
+if STRATLAB_EMBED_TEXTS < 2:
+    raise ImproperlyConfigured("STRATLAB_EMBED_TEXTS must be at least 2")
 # Rows the engine decodes in one batch (the samples of several problems and pools of a
 # chunk share batches); it halves on out-of-memory.
 STRATLAB_MAX_BATCH_ROWS = env_int("STRATLAB_MAX_BATCH_ROWS", 128)

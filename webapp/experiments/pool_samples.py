@@ -74,7 +74,8 @@ class Arrays:
 @dataclass
 class Diversity:
     """Per-problem diversity of a pool's samples (each list: one value per problem):
-    answers over all samples, texts over a subsample of ``sizes`` texts."""
+    answers over all samples, texts over a subsample of ``sizes`` texts; ``embedding``
+    over the subsamples of ``embedded`` problems only."""
 
     distinct: dict[int, list[float]]
     bleu: list[float]
@@ -82,6 +83,7 @@ class Diversity:
     entropy: list[float]
     embedding: list[float]
     sizes: list[int]
+    embedded: int = 0
 
 
 @dataclass

