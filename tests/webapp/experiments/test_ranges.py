@@ -168,3 +168,36 @@ def test_the_reconciler_reads_which_ranges_lack_samples_or_verdicts(
         verification.record_verdicts(experiment, sampled, [problem], samples)
     assert recovery.missing_work(experiment, chunks).claim_metrics
     assert services.claim_metrics_if_verified(experiment.pk)
+
+
+def test_a_shared_pool_filled_by_a_larger_n_that_stopped_still_completes(
+        team: Any, narrow: None) -> None:
+    """A pool's samples are shared by recipe, not by N: an experiment at N = 24 stores
+    indices 0..15 and fails; one at N = 12 then finds every sample stored but no marker
+    for 12. Its last range decodes one sample again to write the marker, and the
+    reconciler sends that range until it has."""
+    big = _running(team, n=24, prompts=ONE_PROBLEM, name="Big")
+    _, sampled = _pools(big)
+    problem = big.problems.get().pk
+    for samples in ((0, 8), (8, 16)):
+        _generate(big, sampled, problem, 24, samples)
+    services.fail_experiment(big.pk, "stopped")
+    small = _running(team, n=12, prompts=ONE_PROBLEM, name="Small")
+    assert _pools(small)[1] == sampled
+    chunks = services.generation_chunks(small)
+    last = next(c for c in chunks if c.samples == (8, 12))
+
+    missing = recovery.missing_work(small, chunks)
+    assert last in missing.chunks and not missing.claim_metrics
+    assert _generate(small, sampled, problem, 12, (0, 8)) == []
+    assert _generate(small, sampled, problem, 12, (8, 12)) == [(11, 12)]
+    assert pools.is_pool_problem_done(sampled, problem, 12)
+    assert Sample.objects.filter(pool_id=sampled, problem_id=problem).count() == 16
+
+    greedy = _pools(small)[0]
+    _generate(small, greedy, problem, 1, None)
+    verification.record_verdicts(small, greedy, [problem])
+    for samples in ((0, 8), (8, 12)):
+        verification.record_verdicts(small, sampled, [problem], samples)
+    assert recovery.missing_work(small, chunks) == recovery.Missing((), claim_metrics=True)
+    assert services.claim_metrics_if_verified(small.pk)

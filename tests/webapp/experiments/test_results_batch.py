@@ -177,3 +177,31 @@ def test_maj_at_k_past_its_work_bound_is_resampled_alike_on_both_paths(
     changed = {row[1] for row, other in zip(exact[1], resampled[1], strict=True)
                if row != other}
     assert changed == {"sel_at_k"}
+
+
+@pytest.mark.parametrize("name", ["first", "best_of_n"])
+def test_sel_at_k_skips_unanswered_candidates_when_the_selector_does(
+        team: Any, name: str) -> None:
+    """Answers [none, 4, none, 4], the answered ones right: ``require_answer`` always
+    picks an answered candidate from the whole pool, so sel@4 is 1 (the mean verdict,
+    0.5, is the figure without it)."""
+    experiment = make_experiment(team, n=4, prompts=[("2+2?", "4")], strategies=[
+        StrategySpec(temperature=0.8, selector=name, selector_config=config)
+        for config in ({"require_answer": True}, {})])
+    pool_id = experiment.strategies.first().pool_id
+    problem = experiment.dataset.problems.get()
+    Sample.objects.bulk_create([
+        Sample(pool_id=pool_id, problem=problem, index=i, text=f"t{i}", prompt_tokens=1,
+               generated_tokens=1, logprob_sum=-1.0, finish_reason="eos", seconds=0.1)
+        for i in range(4)])
+    key = verifier_for(experiment)
+    Verdict.objects.bulk_create([
+        Verdict(sample=sample, verifier=key, answer=None if sample.index % 2 == 0 else "4",
+                outcome=Verdict.Outcome.FAIL if sample.index % 2 == 0
+                else Verdict.Outcome.PASS, score=None)
+        for sample in Sample.objects.filter(pool_id=pool_id)])
+    results.compute_results(experiment.pk)
+    sel_at_4 = dict(Metric.objects.filter(
+        strategy__experiment=experiment, name="sel_at_k", k=4).values_list(
+        "strategy__position", "value"))
+    assert sel_at_4 == {0: 1.0, 1: 0.5}
