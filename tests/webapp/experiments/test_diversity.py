@@ -4,7 +4,7 @@ one call per pool."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -100,17 +100,23 @@ def test_text_figures_read_the_subsample_and_answer_figures_every_sample(
     assert figure(strategy, "unique_answers") == (3.0 if n > SUBSAMPLE else 2.0)
 
 
-def test_each_pool_is_embedded_in_one_call(team: Any) -> None:
+def embed_counting(calls: list[int]) -> Callable[[Sequence[str]], np.ndarray]:
+    """The worker's MiniLM embedder, noting how many texts each call embeds."""
     from workers.runtime.embeddings import embed_texts
-
-    experiment = build(team, 40)
-    calls: list[int] = []
 
     def embed(texts: Sequence[str]) -> np.ndarray:
         calls.append(len(texts))
         return embed_texts(texts)
 
-    compute_results(experiment.pk, embed=embed)
+    return embed
+
+
+def test_each_pool_is_embedded_in_one_call(team: Any) -> None:
+    from workers.runtime.embeddings import embed_texts
+
+    experiment = build(team, 40)
+    calls: list[int] = []
+    compute_results(experiment.pk, embed=embed_counting(calls))
     assert calls == [2 * SUBSAMPLE, 2 * SUBSAMPLE]  # two pools, three strategies
     first, second = experiment.strategies.get(position=0), experiment.strategies.get(position=1)
     expected = np.mean([pairwise_embedding_distance(embed_texts(texts))
@@ -126,12 +132,7 @@ def test_a_large_experiment_embeds_a_seeded_subset_of_problems_and_the_page_says
     settings.STRATLAB_EMBED_TEXTS = SUBSAMPLE + 8  # one problem's subsample fits, not two
     experiment = build(team, 40)
     calls: list[int] = []
-
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        calls.append(len(texts))
-        return embed_texts(texts)
-
-    compute_results(experiment.pk, embed=embed)
+    compute_results(experiment.pk, embed=embed_counting(calls))
     assert calls == [SUBSAMPLE, SUBSAMPLE]
     strategy = experiment.strategies.get(position=0)
     chosen = embedded_problems([SUBSAMPLE, SUBSAMPLE], experiment.seed,
