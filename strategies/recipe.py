@@ -43,6 +43,10 @@ ADAPTIVE_DECODER = "adaptive_consistency"
 DECODERS = (SAMPLE_DECODER, *BEAM_DECODERS, ADAPTIVE_DECODER)
 # Fields of a beam config the pool sets: N beams returned, the decoding's token cap.
 BEAM_FIXED_FIELDS = ("num_return_sequences", "max_new_tokens")
+# N of a pool that is not batchable (multi-call schemes, beam and adaptive decoders): it
+# draws a problem's samples in one run of one task, so N stays what one task finishes.
+# Plain sampling is split into batches and tasks and goes much higher.
+MAX_WHOLE_POOL = 256
 # The schemes a row may pick that render one prompt (and so take a beam or adaptive
 # decoder), and those that make several calls.
 SINGLE_CALL_SCHEMES = scheme_names(single_call=True, selectable=True)
@@ -154,8 +158,12 @@ class PoolRecipe:
 
     def check(self, n: int) -> None:
         """``ValueError`` unless a pool of N can run: valid configs, a single-call scheme
-        for a beam or adaptive decoder, sampling for adaptive stopping, N beams."""
+        for a beam or adaptive decoder, sampling for adaptive stopping, N beams, and at
+        most ``MAX_WHOLE_POOL`` for a pool drawn whole."""
         scheme = self.scheme_object
+        too_many = self.whole_pool_error(n)
+        if too_many:
+            raise ValueError(too_many)
         if self.is_adaptive:
             if not scheme.single_call:
                 raise ValueError(
@@ -178,6 +186,16 @@ class PoolRecipe:
                     f"candidates returns N beams (got {num_beams})"
                 )
         self.config()
+
+    def whole_pool_error(self, n: int) -> str | None:
+        """Why N is too large for this pool, if it is one drawn whole (not batchable, not
+        greedy) and N is above ``MAX_WHOLE_POOL``."""
+        if self.batchable or self.is_greedy or n <= MAX_WHOLE_POOL:
+            return None
+        what = self.decoder if self.decoder != SAMPLE_DECODER else \
+            f"the {self.scheme} prompting scheme"
+        return (f"{what} draws a problem's N samples in one run: N is at most "
+                f"{MAX_WHOLE_POOL} for it (plain sampling goes to 10,000)")
 
     def pool_size(self, n: int) -> int:
         """Samples per problem the pool yields for N: N beams; at most the adaptive rule's

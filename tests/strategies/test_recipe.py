@@ -207,6 +207,8 @@ def test_it_says_how_many_samples_the_pool_yields(
          "needs sampling"),
         ({"decoder": ADAPTIVE_DECODER, "decoder_config": {"threshold": 2.0}}, 4, "threshold"),
         ({"scheme": "sequential", "scheme_config": {"max_rounds": 0}}, 4, "max_rounds"),
+        ({"scheme": "refine"}, 257, "the refine prompting scheme draws .* at most 256"),
+        ({"decoder": ADAPTIVE_DECODER}, 300, "adaptive_consistency draws .* at most 256"),
     ],
 )
 def test_it_checks_a_pool_of_n(fields: dict[str, Any], n: int, message: str) -> None:
@@ -217,6 +219,9 @@ def test_it_checks_a_pool_of_n(fields: dict[str, Any], n: int, message: str) -> 
 def test_it_accepts_the_pools_the_app_makes() -> None:
     for recipe, _, _ in ROWS.values():
         recipe.check(4)
+    recipe_of().check(10_000)  # plain sampling: ranges of batches and tasks
+    recipe_of(decoding=DecodingConfig(temperature=0.0)).check(10_000)  # one sample
+    recipe_of(scheme="refine").check(256)
 
 
 def test_it_holds_the_decoders_and_codets_test_pool_settings() -> None:

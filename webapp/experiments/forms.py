@@ -480,6 +480,7 @@ class StrategyForm(forms.Form):
                 selector_config=selector_config, prompt_config=prompt_config,
                 decoder=self.decoder_name, decoder_config=decoder_config,
             )
+            self._check_whole_pool(data["spec"])
             return data
         data["spec"] = StrategySpec(
             temperature=decoding.temperature,
@@ -493,7 +494,16 @@ class StrategyForm(forms.Form):
             decoder=SAMPLE_DECODER if decoder_config is None else self.decoder_name,
             decoder_config={} if decoder_config is None else _non_default(decoder_config),
         )
+        self._check_whole_pool(data["spec"])
         return data
+
+    def _check_whole_pool(self, spec: StrategySpec) -> None:
+        """A pool drawn whole in one task (multi-call schemes, beam and adaptive decoders)
+        takes an N that one task finishes."""
+        message = spec.whole_pool_error(self.n_samples) if self.n_samples else None
+        if message:
+            field = "prompt_scheme" if self.decoder_name == SAMPLE_DECODER else "decoder"
+            self.add_error(field, message[0].upper() + message[1:] + ".")
 
     def _clean_decoder(self, data: dict[str, Any]) -> Any:
         """The beam decoder's config (None to sample), its errors added to the form."""

@@ -106,6 +106,11 @@ class StrategySpec:
             seed=seed,
         )
 
+    def whole_pool_error(self, n_samples: int) -> str | None:
+        """Why N is too large for this row's pool, if it is drawn whole
+        (``PoolRecipe.whole_pool_error``)."""
+        return self._pool_recipe().whole_pool_error(n_samples)
+
     def adaptive_config(self) -> Any:
         """The stopping rule's config (``ValueError`` if invalid)."""
         return self._pool_recipe().adaptive_config()

@@ -117,6 +117,19 @@ def test_a_bad_spec_is_a_400_with_errors_by_path(owner: Any, team: Any) -> None:
     assert not Experiment.objects.exists()
 
 
+def test_a_pool_drawn_whole_takes_at_most_256(owner: Any, team: Any) -> None:
+    spec = json.loads(json.dumps(SPEC))
+    spec["strategies"][2]["prompt_scheme"] = "refine"
+    response = token_client(owner).post(EXPERIMENTS, {**spec, "team": team.slug,
+                                                      "n_samples": 300},
+                                        content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"strategies[2].prompt_scheme": [
+        "The refine prompting scheme draws a problem's N samples in one run: N is at most "
+        "256 for it (plain sampling goes to 10,000)."]}
+    assert not Experiment.objects.exists()
+
+
 def test_submitting_needs_a_team_of_yours_and_a_members_role(
     owner: Any, team: Any, viewer: Any, stranger: Any
 ) -> None:

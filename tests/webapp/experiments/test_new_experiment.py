@@ -105,6 +105,9 @@ def test_it_accepts_typed_prompts_with_optional_answers(logged_in, team) -> None
         ({"s-b2-selector": "no-such"}, "Select a valid choice"),
         ({"n_samples": "0"}, "greater than or equal to 1"),
         ({"n_samples": "10001"}, "Samples per problem (N) can be at most 10,000."),
+        ({"n_samples": "300", "s-b2-prompt_scheme": "refine"},
+         "The refine prompting scheme draws a problem&#x27;s N samples in one run: N is at "
+         "most 256 for it"),
         ({"max_new_tokens": ""}, "This field is required"),
         ({"model_name": "gpt-9"}, "Select a valid choice"),
         ({"dataset_source": "prompts", "prompts": "ok ||| 1\n||| 5"}, "Line 2"),
