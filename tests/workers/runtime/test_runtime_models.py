@@ -56,7 +56,7 @@ def test_it_lists_the_valid_names_for_an_unknown_model(tiny_extra: dict[str, str
 def test_it_names_the_pip_package_of_a_missing_builtin(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from workers import catalogue
+    from webapp import model_catalogue as catalogue
 
     monkeypatch.setattr(catalogue, "_package_dir", lambda import_name: None)
 
