@@ -154,12 +154,9 @@ def _lacking(experiment_id: int, pool: SamplePool, problem: Any, n: int,
         return [whole]
     first, last = samples if samples is not None else (0, n)
     missing = _missing(pool.pk, problem.pk, first, last)
-    # Every sample stored but no marker for this N (a shared pool filled by an experiment
-    # that asked for more and stopped): the last range decodes its last sample again.
-    # While another range still lacks samples, that range's last write marks it.
-    if not missing and (samples is None or (
-            last >= n and not pools.is_pool_problem_done(pool.pk, problem.pk, n)
-            and not _missing(pool.pk, problem.pk, 0, first))):
+    # Asked for, yet nothing missing: every sample stored but no marker for this N (for
+    # a range, ``_range_needs`` asks only of the last one, once all ranges are stored).
+    if not missing:
         missing = [n - 1]
     return [_work(experiment_id, pool, problem, n, window)
             for window in windows(missing, last, settings.STRATLAB_MAX_BATCH_ROWS)]
