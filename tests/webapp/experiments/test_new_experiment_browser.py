@@ -15,7 +15,8 @@ from webapp.experiments.models import Experiment
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
-pytestmark = [
+#: The marks of every browser test module (``pytestmark = BROWSER_MARKS``).
+BROWSER_MARKS = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
@@ -23,6 +24,7 @@ pytestmark = [
         reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
     ),
 ]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture

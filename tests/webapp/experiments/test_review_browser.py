@@ -10,20 +10,12 @@ import pytest
 
 from tests.factories import PASSWORD
 from tests.webapp.experiments.test_new_experiment_browser import (  # noqa: F401
-    CHROMEDRIVER,
-    CHROMIUM,
+    BROWSER_MARKS,
     browser,
     wait_for,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 def shoot(driver: Any, name: str) -> None:

@@ -10,12 +10,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.factories import PASSWORD
 from tests.webapp.experiments.test_new_experiment_browser import (  # noqa: F401 (fixture)
-    CHROMEDRIVER,
-    CHROMIUM,
+    BROWSER_MARKS,
     broker,
     browser,
     wait_for,
@@ -23,14 +20,7 @@ from tests.webapp.experiments.test_new_experiment_browser import (  # noqa: F401
 from tests.webapp.review.conftest import sampled
 from webapp.review.models import Comment, HumanLabel, LabelChange
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 def text_of(driver: Any, selector: str) -> str:

@@ -13,26 +13,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.factories import PASSWORD
 from tests.webapp.experiments.test_new_experiment_browser import (  # noqa: F401 (fixtures)
-    CHROMEDRIVER,
-    CHROMIUM,
+    BROWSER_MARKS,
     broker,
     browser,
     wait_for,
 )
 from tests.webapp.review.test_review_browser import text_of
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 def screenshot(driver: Any, name: str, element: str | None = None) -> None:

@@ -9,21 +9,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.factories import PASSWORD, make_user
 from tests.webapp.experiments import test_new_experiment_browser as chromium
-from tests.webapp.experiments.test_new_experiment_browser import CHROMEDRIVER, CHROMIUM, wait_for
+from tests.webapp.experiments.test_new_experiment_browser import BROWSER_MARKS, wait_for
 from webapp.teams.services import add_member, role_of
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 browser = chromium.browser  # the same headless Chromium fixture
 
