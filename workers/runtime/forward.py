@@ -9,7 +9,10 @@ models that mix sliding-window and full attention layers).
 from __future__ import annotations
 
 import inspect
+import os
 from typing import TYPE_CHECKING, Any
+
+from workers.runtime import lean
 
 if TYPE_CHECKING:
     import torch
@@ -17,6 +20,9 @@ if TYPE_CHECKING:
     from workers.runtime.kv_cache import RowCache
     from workers.runtime.models import LoadedModel
 
+
+#: ``STRATLAB_LEAN_DECODE=0`` runs every decode step through the model itself (to compare).
+LEAN_DECODE = os.environ.get("STRATLAB_LEAN_DECODE", "1") != "0"
 
 _LOGITS_TO_KEEP: dict[type, bool] = {}
 
@@ -46,10 +52,15 @@ def sliding_window(model: Any) -> int | None:
 
 
 def prefill(loaded: LoadedModel, prompt_ids: list[int]) -> tuple[Any, torch.Tensor]:
-    """Run a prompt through the model (batch 1): its ``DynamicCache`` and last logits."""
+    """Run a prompt through the model (batch 1): its ``DynamicCache`` (or the lean step's
+    equivalent) and last logits."""
     import torch
     from transformers import DynamicCache
 
+    if LEAN_DECODE:
+        step = lean.for_model(loaded)
+        if step is not None:
+            return step.prefill(prompt_ids)
     model = loaded.model
     extra = {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
     # A plain DynamicCache keeps every position of every layer (sliding layers included),
@@ -73,7 +84,15 @@ def forward_rows(
     stop: int,
     window: int | None,
 ) -> torch.Tensor:
-    """Logits ``[rows, width, V]`` (float32) of ``ids`` for cache rows ``[start, stop)``."""
+    """Logits ``[rows, width, V]`` (float32) of ``ids`` for cache rows ``[start, stop)``.
+
+    A model ``workers.runtime.lean`` reproduces goes through its lean step; any other
+    through the model itself.
+    """
+    if window is None and LEAN_DECODE:
+        step = lean.for_model(loaded)
+        if step is not None:
+            return step(cache, ids, positions, start, stop)
     mask: Any = cache.attention_mask(ids.shape[1], start, stop)
     if window is not None:
         mask = {"full_attention": mask, "sliding_attention": cache.sliding_mask(mask, window)}

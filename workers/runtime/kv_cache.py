@@ -113,6 +113,8 @@ class RowCache:
         self.rows = rows
         self.columns = allocated
         self.column = 0
+        #: Whether any row was written with left padding (attention then needs ``valid``).
+        self.padded = False
 
     def reserve(self, columns: int) -> None:
         """Make sure ``columns`` columns are allocated, doubling the buffer's growth room."""
@@ -150,6 +152,7 @@ class RowCache:
         # weight: uninitialised memory (NaN, inf) must not be there.
         self.buffer[:, rows, :, :pad] = 0
         self.valid[rows, :pad] = False
+        self.padded = self.padded or pad > 0
 
     def attention_mask(self, width: int, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Boolean ``[rows, 1, width, column + width]`` mask for a step of ``width`` tokens.

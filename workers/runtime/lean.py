@@ -1,0 +1,373 @@
+"""A lean decode step for Llama-family models: one token per row, few ops, packed weights.
+
+transformers runs a decode step through its module tree: per layer a dozen modules, the
+rotary embedding, separate q/k/v and gate/up projections, the cache interface and the
+attention dispatcher, about 40 tensor ops and much Python per layer. At one row per
+step (greedy baselines, multi-call schemes, judges) that overhead and the weight reads
+of unfused projections cost as much as the model's arithmetic. ``LlamaStep`` runs the
+same computation with its weights prepared once per loaded model:
+
+* q, k and v are one projection (their weights concatenated), and so are the rows'
+  rotary embeddings of q and k;
+* on CPU every projection is prepacked for oneDNN (``torch.ops.mkldnn``, the kernels
+  inductor uses on CPU), with the residual add fused into the output and down
+  projections and SiLU and the gate product fused into the MLP's projections. Measured
+  over SmolLM2-135M's 211 projections on a 2-core AVX-512 CPU, packed weights ran a
+  step's matmuls 1.2x (1 row) to 2.9x (16 rows) faster in fp32 than ``F.linear`` and
+  1.3-2x in bf16;
+* elsewhere (CUDA, or a CPU without oneDNN) plain ``F.linear`` on the fused weights;
+* attention is one ``scaled_dot_product_attention`` over the ``RowCache`` columns
+  (grouped-query heads in place, no mask when no row is left-padded).
+
+Only a model this module recognises takes this path (``for_model`` returns None
+otherwise, and the engine runs the model itself): ``LlamaForCausalLM`` with SiLU, no
+biases, default rotary embeddings and one attention kind. The numbers are those of
+transformers up to the rounding of the matmul kernels (at most about 1e-5 relative in
+fp32); greedy decoding is checked token for token against transformers' ``generate``.
+
+Packed weights are a second copy of the projections (the model's own are kept for the
+prefill and for scoring): about the model's size again in memory.
+
+This module imports neither Django nor Celery.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from workers.runtime.kv_cache import RowCache
+    from workers.runtime.models import LoadedModel
+
+logger = logging.getLogger(__name__)
+
+#: Architectures whose decode step ``LlamaStep`` reproduces.
+SUPPORTED = frozenset({"LlamaForCausalLM"})
+#: Rows the packed weights are laid out for (oneDNN picks blocking by it); measured
+#: at least as fast as a 1-row layout at 1 row, and faster at 16 and 64 rows.
+PACK_ROWS = 64
+
+_STEPS: weakref.WeakKeyDictionary[Any, LlamaStep | None] = weakref.WeakKeyDictionary()
+
+
+def _text_config(model: Any) -> Any:
+    config = model.config
+    text = getattr(config, "get_text_config", None)
+    return text() if callable(text) else config
+
+
+def unsupported_reason(model: Any) -> str | None:
+    """Why ``LlamaStep`` cannot run ``model`` (None when it can)."""
+    if type(model).__name__ not in SUPPORTED:
+        return f"architecture {type(model).__name__}"
+    config = _text_config(model)
+    if getattr(config, "hidden_act", "silu") != "silu":
+        return f"activation {config.hidden_act}"
+    if getattr(config, "attention_bias", False) or getattr(config, "mlp_bias", False):
+        return "biases"
+    if int(getattr(config, "pretraining_tp", 1) or 1) != 1:
+        return "pretraining_tp"
+    rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None)
+    kind = (rope or {}).get("rope_type", (rope or {}).get("type", "default"))
+    if kind != "default":
+        return f"rope type {kind}"
+    if set(getattr(config, "layer_types", None) or ["full_attention"]) != {"full_attention"}:
+        return "mixed attention layers"
+    rotary = getattr(getattr(model, "model", None), "rotary_emb", None)
+    if rotary is None or not hasattr(rotary, "inv_freq"):
+        return "no rotary embedding module"
+    return None
+
+
+def for_model(loaded: LoadedModel) -> LlamaStep | None:
+    """The lean step of ``loaded``'s model, built once per model object; None when the
+    model is not one it reproduces."""
+    model = loaded.model
+    step = _STEPS.get(model, False)
+    if step is False or (step is not None and not step.matches(model)):
+        reason = unsupported_reason(model)
+        if reason is None:
+            step = LlamaStep(model)
+        else:
+            logger.debug("lean decode step not used for %s: %s", loaded.name, reason)
+            step = None
+        _STEPS[model] = step
+    return step  # type: ignore[return-value]
+
+
+def _packs(device: Any, dtype: Any) -> bool:
+    """Whether projections are prepacked for oneDNN on this device and dtype."""
+    import torch
+
+    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return False
+    if dtype == torch.bfloat16:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return dtype == torch.float32
+
+
+class _Projection:
+    """``x @ weight.T``, optionally with a fused epilogue, packed or plain."""
+
+    def __init__(self, weight: torch.Tensor, packed: bool) -> None:
+        import torch
+
+        self.packed = packed
+        self.out_features = weight.shape[0]
+        if packed:
+            self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), PACK_ROWS)
+        else:
+            self.weight = weight
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        import torch
+        import torch.nn.functional as F
+
+        if self.packed:
+            return torch.ops.mkldnn._linear_pointwise(x, self.weight, None, "none", [], "")
+        return F.linear(x, self.weight)
+
+    def silu(self, x: torch.Tensor) -> torch.Tensor:
+        """``silu(x @ W.T)``."""
+        import torch
+        import torch.nn.functional as F
+
+        if self.packed:
+            return torch.ops.mkldnn._linear_pointwise(x, self.weight, None, "swish", [], "")
+        return F.silu(F.linear(x, self.weight))
+
+    def add(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        """``x @ W.T + other``."""
+        import torch
+        import torch.nn.functional as F
+
+        if self.packed:
+            return torch.ops.mkldnn._linear_pointwise.binary(x, other, self.weight, None, "add")
+        return other + F.linear(x, self.weight)
+
+    def mul(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        """``(x @ W.T) * other``."""
+        import torch
+        import torch.nn.functional as F
+
+        if self.packed:
+            return torch.ops.mkldnn._linear_pointwise.binary(x, other, self.weight, None, "mul")
+        return other * F.linear(x, self.weight)
+
+
+class _Layer:
+    """One layer's prompt keys and values ``[1, KV, T, D]`` (``layer_tensors`` reads them)."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        self.keys = keys
+        self.values = values
+
+
+class _Prefilled:
+    """A prefilled prompt, shaped like the ``DynamicCache`` ``RowCache.write_prompt`` takes."""
+
+    def __init__(self, layers: list[_Layer]) -> None:
+        self.layers = layers
+
+
+class LlamaStep:
+    """One decode step (one new token per row) of a Llama-family model over a ``RowCache``.
+
+    Built from the model's own weights on the model's device and dtype; ``matches``
+    tells whether it still describes the model (same device, dtype and embedding).
+    """
+
+    def __init__(self, model: Any) -> None:
+        import torch
+
+        started = time.perf_counter()
+        config = _text_config(model)
+        inner = model.model
+        embed = inner.embed_tokens.weight
+        self.device = embed.device
+        self.dtype = embed.dtype
+        self._embed_ref = embed.data_ptr()
+        self.model_id = id(model)
+        self.heads = int(config.num_attention_heads)
+        self.kv_heads = int(getattr(config, "num_key_value_heads", None) or self.heads)
+        self.head_dim = int(
+            getattr(config, "head_dim", None) or config.hidden_size // self.heads
+        )
+        self.hidden = int(config.hidden_size)
+        self.eps = float(config.rms_norm_eps)
+        self.packed = _packs(self.device, self.dtype)
+        rotary = inner.rotary_emb
+        self.inv_freq = rotary.inv_freq.to(device=self.device, dtype=torch.float32)
+        self.rope_scale = float(getattr(rotary, "attention_scaling", 1.0))
+        self.embed = embed
+        self.layers: list[tuple[Any, ...]] = []
+        with torch.no_grad():
+            for layer in inner.layers:
+                attn, mlp = layer.self_attn, layer.mlp
+                qkv = torch.cat(
+                    [attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]
+                ).contiguous()
+                self.layers.append(
+                    (
+                        layer.input_layernorm.weight,
+                        _Projection(qkv, self.packed),
+                        _Projection(attn.o_proj.weight, self.packed),
+                        layer.post_attention_layernorm.weight,
+                        _Projection(mlp.gate_proj.weight, self.packed),
+                        _Projection(mlp.up_proj.weight, self.packed),
+                        _Projection(mlp.down_proj.weight, self.packed),
+                    )
+                )
+            self.norm = inner.norm.weight
+            self.head = _Projection(model.lm_head.weight, self.packed)
+        self.build_seconds = time.perf_counter() - started
+        logger.info(
+            "lean decode step for %s (%s, %s, %s weights) built in %.2f s",
+            type(model).__name__,
+            self.device,
+            str(self.dtype).removeprefix("torch."),
+            "oneDNN-packed" if self.packed else "plain",
+            self.build_seconds,
+        )
+
+    def matches(self, model: Any) -> bool:
+        """Whether the model still has the device, dtype and embedding this was built on."""
+        embed = model.model.embed_tokens.weight
+        return (
+            embed.device == self.device
+            and embed.dtype == self.dtype
+            and embed.data_ptr() == self._embed_ref
+        )
+
+    def _norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """Llama's RMSNorm: normalised in float32, cast back, then scaled."""
+        import torch
+        import torch.nn.functional as F
+
+        if x.dtype == torch.float32:
+            return F.rms_norm(x, (self.hidden,), weight, self.eps)
+        return weight * F.rms_norm(x.float(), (self.hidden,), None, self.eps).to(x.dtype)
+
+    def _rotary(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and sin ``[tokens, 1, head_dim]`` of float positions ``[tokens, 1]``."""
+        import torch
+
+        freqs = positions * self.inv_freq
+        angles = torch.cat((freqs, freqs), dim=-1)
+        cos = angles.cos()
+        sin = angles.sin()
+        if self.rope_scale != 1.0:
+            cos, sin = cos * self.rope_scale, sin * self.rope_scale
+        return cos.to(self.dtype).unsqueeze(1), sin.to(self.dtype).unsqueeze(1)
+
+    def _qkv(
+        self, mixed: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rotated queries ``[T, H, D]`` and keys ``[T, KV, D]``, and values, of a fused
+        projection ``[T, (H + 2 KV) D]``."""
+        import torch
+
+        tokens = mixed.shape[0]
+        heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
+        rotated = (heads + kv_heads) * dim
+        half = dim // 2
+        qk = mixed[:, :rotated].view(tokens, heads + kv_heads, dim)
+        turned = torch.cat((-qk[..., half:], qk[..., :half]), dim=-1)
+        qk = qk * cos + turned * sin
+        values = mixed[:, rotated:].view(tokens, kv_heads, dim)
+        return qk[:, :heads], qk[:, heads:], values
+
+    def prefill(self, prompt_ids: list[int]) -> tuple[_Prefilled, torch.Tensor]:
+        """Run a prompt (batch 1, causal): its keys/values per layer and last logits.
+
+        The keys/values come in the layout ``RowCache.write_prompt`` copies from.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        tokens = len(prompt_ids)
+        ids = torch.tensor(prompt_ids, dtype=torch.long, device=self.device)
+        positions = torch.arange(tokens, device=self.device, dtype=torch.float32)
+        cos, sin = self._rotary(positions.unsqueeze(-1))
+        x = F.embedding(ids, self.embed)
+        layers: list[_Layer] = []
+        for norm1, qkv, out, norm2, gate, up, down in self.layers:
+            query, keys, values = self._qkv(qkv(self._norm(x, norm1)), cos, sin)
+            keys = keys.transpose(0, 1).unsqueeze(0)  # [1, KV, T, D]
+            values = values.transpose(0, 1).unsqueeze(0)
+            attended = F.scaled_dot_product_attention(
+                query.transpose(0, 1).unsqueeze(0),
+                keys,
+                values,
+                is_causal=True,
+                scale=self.head_dim**-0.5,
+                enable_gqa=self.kv_heads != self.heads,
+            )
+            layers.append(_Layer(keys, values))
+            x = out.add(attended[0].transpose(0, 1).reshape(tokens, -1), x)
+            h = self._norm(x, norm2)
+            x = down.add(up.mul(h, gate.silu(h)), x)
+        logits = self.head(self._norm(x[-1:], self.norm)).float()
+        return _Prefilled(layers), logits
+
+    def __call__(
+        self,
+        cache: RowCache,
+        ids: torch.Tensor,
+        positions: torch.Tensor,
+        start: int,
+        stop: int,
+    ) -> torch.Tensor:
+        """Float32 logits ``[rows, width, V]`` of ``ids [rows, width]`` (at ``positions``)
+        for cache rows ``[start, stop)``.
+
+        Writes the rows' keys and values from ``cache.column`` on (the caller advances
+        it); each new token sees the valid columns before it and the new tokens up to
+        itself.
+        """
+        import torch.nn.functional as F
+
+        rows, width = ids.shape
+        tokens = rows * width
+        heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
+        column = cache.column
+        end = column + width
+        x = F.embedding(ids.reshape(tokens), self.embed)
+        cos, sin = self._rotary(positions.reshape(tokens, 1).float())
+        mask = None
+        if width > 1 or cache.padded:
+            mask = cache.attention_mask(width, start, stop)
+        buffer = cache.buffer
+        for index, (norm1, qkv, out, norm2, gate, up, down) in enumerate(self.layers):
+            query, keys, values = self._qkv(qkv(self._norm(x, norm1)), cos, sin)
+            if width == 1:
+                buffer[2 * index, start:stop, :, column] = keys
+                buffer[2 * index + 1, start:stop, :, column] = values
+                query = query.unsqueeze(2)
+            else:
+                buffer[2 * index, start:stop, :, column:end] = keys.view(
+                    rows, width, kv_heads, dim
+                ).transpose(1, 2)
+                buffer[2 * index + 1, start:stop, :, column:end] = values.view(
+                    rows, width, kv_heads, dim
+                ).transpose(1, 2)
+                query = query.view(rows, width, heads, dim).transpose(1, 2)
+            attended = F.scaled_dot_product_attention(
+                query,
+                buffer[2 * index, start:stop, :, :end],
+                buffer[2 * index + 1, start:stop, :, :end],
+                attn_mask=mask,
+                scale=dim**-0.5,
+                enable_gqa=kv_heads != heads,
+            )
+            if width > 1:
+                attended = attended.transpose(1, 2)
+            x = out.add(attended.reshape(tokens, heads * dim), x)
+            h = self._norm(x, norm2)
+            x = down.add(up.mul(h, gate.silu(h)), x)
+        return self.head(self._norm(x, self.norm)).float().view(rows, width, -1)
