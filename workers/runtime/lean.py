@@ -112,7 +112,7 @@ def _packs(device: Any, dtype: Any) -> bool:
 
 
 class _Projection:
-    """``x @ weight.T``, optionally with a fused epilogue, packed or plain."""
+    """``x @ weight.T``, optionally with the residual add fused in, packed or plain."""
 
     def __init__(self, weight: torch.Tensor, packed: bool) -> None:
         import torch
@@ -132,15 +132,6 @@ class _Projection:
             return torch.ops.mkldnn._linear_pointwise(x, self.weight, None, "none", [], "")
         return F.linear(x, self.weight)
 
-    def silu(self, x: torch.Tensor) -> torch.Tensor:
-        """``silu(x @ W.T)``."""
-        import torch
-        import torch.nn.functional as F
-
-        if self.packed:
-            return torch.ops.mkldnn._linear_pointwise(x, self.weight, None, "swish", [], "")
-        return F.silu(F.linear(x, self.weight))
-
     def add(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         """``x @ W.T + other``."""
         import torch
@@ -149,15 +140,6 @@ class _Projection:
         if self.packed:
             return torch.ops.mkldnn._linear_pointwise.binary(x, other, self.weight, None, "add")
         return other + F.linear(x, self.weight)
-
-    def mul(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        """``(x @ W.T) * other``."""
-        import torch
-        import torch.nn.functional as F
-
-        if self.packed:
-            return torch.ops.mkldnn._linear_pointwise.binary(x, other, self.weight, None, "mul")
-        return other * F.linear(x, self.weight)
 
 
 class _Layer:
@@ -175,11 +157,27 @@ class _Prefilled:
         self.layers = layers
 
 
+def _interleave_halves(weight: torch.Tensor, heads: int, dim: int) -> torch.Tensor:
+    """Rows of a q or k projection reordered per head: ``i, i + dim/2`` become
+    ``2i, 2i + 1``, so rotary pairs sit side by side (one complex number each)."""
+    return (
+        weight.view(heads, 2, dim // 2, -1).transpose(1, 2).reshape(heads * dim, -1)
+    )
+
+
 class LlamaStep:
-    """One decode step (one new token per row) of a Llama-family model over a ``RowCache``.
+    """Prefill and decode steps of a Llama-family model over a ``RowCache``.
 
     Built from the model's own weights on the model's device and dtype; ``matches``
     tells whether it still describes the model (same device, dtype and embedding).
+
+    Two rewrites keep the per-layer work to a handful of ops, exact in real arithmetic:
+
+    * RMSNorm's weight is folded into the projections that follow it (their columns
+      scaled once at build time, in float32), and gate and up are one projection;
+    * q and k rows are reordered so that each rotary pair ``(i, i + d/2)`` is adjacent:
+      the rotation is one complex multiplication. Keys are cached in that order (only
+      this class reads them); attention scores are unchanged, since q and k share it.
     """
 
     def __init__(self, model: Any) -> None:
@@ -193,38 +191,45 @@ class LlamaStep:
         self.dtype = embed.dtype
         self._embed_ref = embed.data_ptr()
         self.model_id = id(model)
-        self.heads = int(config.num_attention_heads)
-        self.kv_heads = int(getattr(config, "num_key_value_heads", None) or self.heads)
-        self.head_dim = int(
-            getattr(config, "head_dim", None) or config.hidden_size // self.heads
-        )
+        self.heads = heads = int(config.num_attention_heads)
+        self.kv_heads = kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+        self.head_dim = dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
         self.hidden = int(config.hidden_size)
+        self.intermediate = int(config.intermediate_size)
         self.eps = float(config.rms_norm_eps)
         self.packed = _packs(self.device, self.dtype)
         rotary = inner.rotary_emb
         self.inv_freq = rotary.inv_freq.to(device=self.device, dtype=torch.float32)
         self.rope_scale = float(getattr(rotary, "attention_scaling", 1.0))
         self.embed = embed
-        self.layers: list[tuple[Any, ...]] = []
+
+        def folded(weight: torch.Tensor, norm: torch.Tensor) -> _Projection:
+            scaled = (weight.float() * norm.float()[None, :]).to(self.dtype)
+            return _Projection(scaled.contiguous(), self.packed)
+
+        self.layers: list[tuple[_Projection, ...]] = []
         with torch.no_grad():
             for layer in inner.layers:
                 attn, mlp = layer.self_attn, layer.mlp
                 qkv = torch.cat(
-                    [attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]
-                ).contiguous()
+                    [
+                        _interleave_halves(attn.q_proj.weight, heads, dim),
+                        _interleave_halves(attn.k_proj.weight, kv_heads, dim),
+                        attn.v_proj.weight,
+                    ]
+                )
+                norm1 = layer.input_layernorm.weight
+                norm2 = layer.post_attention_layernorm.weight
+                gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])
                 self.layers.append(
                     (
-                        layer.input_layernorm.weight,
-                        _Projection(qkv, self.packed),
+                        folded(qkv, norm1),
                         _Projection(attn.o_proj.weight, self.packed),
-                        layer.post_attention_layernorm.weight,
-                        _Projection(mlp.gate_proj.weight, self.packed),
-                        _Projection(mlp.up_proj.weight, self.packed),
+                        folded(gate_up, norm2),
                         _Projection(mlp.down_proj.weight, self.packed),
                     )
                 )
-            self.norm = inner.norm.weight
-            self.head = _Projection(model.lm_head.weight, self.packed)
+            self.head = folded(model.lm_head.weight, inner.norm.weight)
         self.build_seconds = time.perf_counter() - started
         logger.info(
             "lean decode step for %s (%s, %s, %s weights) built in %.2f s",
@@ -244,43 +249,61 @@ class LlamaStep:
             and embed.data_ptr() == self._embed_ref
         )
 
-    def _norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """Llama's RMSNorm: normalised in float32, cast back, then scaled."""
-        import torch
-        import torch.nn.functional as F
-
-        if x.dtype == torch.float32:
-            return F.rms_norm(x, (self.hidden,), weight, self.eps)
-        return weight * F.rms_norm(x.float(), (self.hidden,), None, self.eps).to(x.dtype)
-
-    def _rotary(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos and sin ``[tokens, 1, head_dim]`` of float positions ``[tokens, 1]``."""
+    def _normed(self, x: torch.Tensor) -> torch.Tensor:
+        """RMSNorm without its weight (folded into the next projection): ``x`` over its
+        root mean square, computed in float32 and cast back as transformers does."""
         import torch
 
-        freqs = positions * self.inv_freq
-        angles = torch.cat((freqs, freqs), dim=-1)
-        cos = angles.cos()
-        sin = angles.sin()
-        if self.rope_scale != 1.0:
-            cos, sin = cos * self.rope_scale, sin * self.rope_scale
-        return cos.to(self.dtype).unsqueeze(1), sin.to(self.dtype).unsqueeze(1)
+        wide = x if x.dtype == torch.float32 else x.float()
+        squares = torch.linalg.vecdot(wide, wide).unsqueeze(-1)
+        scale = torch.rsqrt(squares.mul_(1.0 / self.hidden).add_(self.eps))
+        return (wide * scale).to(x.dtype)
+
+    def _rotation(self, positions: torch.Tensor) -> torch.Tensor:
+        """Complex rotations ``[T, 1, head_dim / 2]`` of float positions ``[T, 1]``."""
+        import torch
+
+        angles = positions * self.inv_freq
+        magnitude = torch.full_like(angles, self.rope_scale)
+        return torch.polar(magnitude, angles).unsqueeze(1)
 
     def _qkv(
-        self, mixed: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+        self, mixed: torch.Tensor, rotation: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Rotated queries ``[T, H, D]`` and keys ``[T, KV, D]``, and values, of a fused
-        projection ``[T, (H + 2 KV) D]``."""
+        projection ``[T, (H + 2 KV) D]`` (q and k rows in rotary-pair order)."""
         import torch
 
         tokens = mixed.shape[0]
         heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
         rotated = (heads + kv_heads) * dim
-        half = dim // 2
-        qk = mixed[:, :rotated].view(tokens, heads + kv_heads, dim)
-        turned = torch.cat((-qk[..., half:], qk[..., :half]), dim=-1)
-        qk = qk * cos + turned * sin
+        qk = mixed[:, :rotated].view(tokens, heads + kv_heads, dim // 2, 2)
+        if qk.dtype == torch.float32:
+            turned = torch.view_as_real(torch.view_as_complex(qk) * rotation)
+        else:
+            turned = torch.view_as_real(torch.view_as_complex(qk.float()) * rotation)
+            turned = turned.to(qk.dtype)
+        qk = turned.view(tokens, heads + kv_heads, dim)
         values = mixed[:, rotated:].view(tokens, kv_heads, dim)
         return qk[:, :heads], qk[:, heads:], values
+
+    def _layer(
+        self,
+        x: torch.Tensor,
+        layer: tuple[_Projection, ...],
+        rotation: torch.Tensor,
+        attend: Any,
+    ) -> torch.Tensor:
+        """One decoder layer over ``x [T, hidden]``; ``attend(query, keys, values)``
+        stores the new keys/values and returns the attention output ``[T, H * D]``."""
+        import torch.nn.functional as F
+
+        qkv, out, gate_up, down = layer
+        query, keys, values = self._qkv(qkv(self._normed(x)), rotation)
+        x = out.add(attend(query, keys, values), x)
+        mixed = gate_up(self._normed(x))
+        gate, up = mixed.split(self.intermediate, dim=-1)
+        return down.add(F.silu(gate) * up, x)
 
     def prefill(self, prompt_ids: list[int]) -> tuple[_Prefilled, torch.Tensor]:
         """Run a prompt (batch 1, causal): its keys/values per layer and last logits.
@@ -293,13 +316,13 @@ class LlamaStep:
         tokens = len(prompt_ids)
         ids = torch.tensor(prompt_ids, dtype=torch.long, device=self.device)
         positions = torch.arange(tokens, device=self.device, dtype=torch.float32)
-        cos, sin = self._rotary(positions.unsqueeze(-1))
-        x = F.embedding(ids, self.embed)
+        rotation = self._rotation(positions.unsqueeze(-1))
         layers: list[_Layer] = []
-        for norm1, qkv, out, norm2, gate, up, down in self.layers:
-            query, keys, values = self._qkv(qkv(self._norm(x, norm1)), cos, sin)
+
+        def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> Any:
             keys = keys.transpose(0, 1).unsqueeze(0)  # [1, KV, T, D]
             values = values.transpose(0, 1).unsqueeze(0)
+            layers.append(_Layer(keys, values))
             attended = F.scaled_dot_product_attention(
                 query.transpose(0, 1).unsqueeze(0),
                 keys,
@@ -308,11 +331,13 @@ class LlamaStep:
                 scale=self.head_dim**-0.5,
                 enable_gqa=self.kv_heads != self.heads,
             )
-            layers.append(_Layer(keys, values))
-            x = out.add(attended[0].transpose(0, 1).reshape(tokens, -1), x)
-            h = self._norm(x, norm2)
-            x = down.add(up.mul(h, gate.silu(h)), x)
-        logits = self.head(self._norm(x[-1:], self.norm)).float()
+            return attended[0].transpose(0, 1).reshape(tokens, -1)
+
+        x = F.embedding(ids, self.embed)
+        for layer in self.layers:
+            x = self._layer(x, layer, rotation, attend)
+        last = x[-1:]
+        logits = self.head(self._normed(last)).float()
         return _Prefilled(layers), logits
 
     def __call__(
@@ -337,37 +362,41 @@ class LlamaStep:
         heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
         column = cache.column
         end = column + width
-        x = F.embedding(ids.reshape(tokens), self.embed)
-        cos, sin = self._rotary(positions.reshape(tokens, 1).float())
+        rotation = self._rotation(positions.reshape(tokens, 1).float())
         mask = None
         if width > 1 or cache.padded:
             mask = cache.attention_mask(width, start, stop)
         buffer = cache.buffer
-        for index, (norm1, qkv, out, norm2, gate, up, down) in enumerate(self.layers):
-            query, keys, values = self._qkv(qkv(self._norm(x, norm1)), cos, sin)
+        layer_index = 0
+
+        def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> Any:
+            k_cache = buffer[2 * layer_index, start:stop]
+            v_cache = buffer[2 * layer_index + 1, start:stop]
             if width == 1:
-                buffer[2 * index, start:stop, :, column] = keys
-                buffer[2 * index + 1, start:stop, :, column] = values
+                k_cache[:, :, column] = keys
+                v_cache[:, :, column] = values
                 query = query.unsqueeze(2)
             else:
-                buffer[2 * index, start:stop, :, column:end] = keys.view(
-                    rows, width, kv_heads, dim
-                ).transpose(1, 2)
-                buffer[2 * index + 1, start:stop, :, column:end] = values.view(
-                    rows, width, kv_heads, dim
-                ).transpose(1, 2)
+                k_cache[:, :, column:end] = keys.view(rows, width, kv_heads, dim).transpose(1, 2)
+                v_cache[:, :, column:end] = values.view(rows, width, kv_heads, dim).transpose(
+                    1, 2
+                )
                 query = query.view(rows, width, heads, dim).transpose(1, 2)
             attended = F.scaled_dot_product_attention(
                 query,
-                buffer[2 * index, start:stop, :, :end],
-                buffer[2 * index + 1, start:stop, :, :end],
+                k_cache[:, :, :end],
+                v_cache[:, :, :end],
                 attn_mask=mask,
                 scale=dim**-0.5,
                 enable_gqa=kv_heads != heads,
             )
             if width > 1:
                 attended = attended.transpose(1, 2)
-            x = out.add(attended.reshape(tokens, heads * dim), x)
-            h = self._norm(x, norm2)
-            x = down.add(up.mul(h, gate.silu(h)), x)
-        return self.head(self._norm(x, self.norm)).float().view(rows, width, -1)
+            return attended.reshape(tokens, heads * dim)
+
+        x = F.embedding(ids.reshape(tokens), self.embed)
+        for layer in self.layers:
+            x = self._layer(x, layer, rotation, attend)
+            layer_index += 1
+        logits = self.head(self._normed(x)).float()
+        return logits.view(rows, width, -1)
