@@ -9,6 +9,7 @@ part's prompt is prefilled at batch size 1 and copied into its rows of a ``RowCa
 each step then chooses one token per row (``choose``, rows grouped by processor, one
 uniform per sample), records it into the request's ``Job``, drops finished rows, and
 runs the model on the rest (``forward_step``, in chunks that halve on out-of-memory).
+On CPU the thread count follows the load of the cores (``workers.runtime.threads``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from workers.runtime import threads
 from workers.runtime.forward import forward_rows, prefill, sliding_window
 from workers.runtime.kv_cache import RowCache, layer_tensors
 from workers.runtime.sampler import choose_tokens, step_uniforms, token_logprobs
@@ -233,6 +235,9 @@ def decode(loaded: LoadedModel, jobs: list[Job], parts: list[Part], budget: Budg
     import torch
 
     device = loaded.device
+    on_cpu = device.type == "cpu"
+    if on_cpu:
+        threads.adapt()
     tokenizer = loaded.tokenizer
     eos = set(loaded.eos_token_ids)
     window = sliding_window(loaded.model)
@@ -301,6 +306,8 @@ def decode(loaded: LoadedModel, jobs: list[Job], parts: list[Part], budget: Budg
                 # tokens do not depend on its batch, so nothing changes but the cost.
                 raise CacheTooLarge from exc
             raise
+        if on_cpu and step % threads.RECHECK_STEPS == threads.RECHECK_STEPS - 1:
+            threads.adapt()
         logits = forward_step(loaded, cache, ids, positions, budget, window)
         cache.column += 1
         step += 1

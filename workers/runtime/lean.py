@@ -1,32 +1,34 @@
-"""A lean decode step for Llama-family models: one token per row, few ops, packed weights.
+"""A lean forward for Llama-family models: prefill and decode steps in few ops.
 
-transformers runs a decode step through its module tree: per layer a dozen modules, the
-rotary embedding, separate q/k/v and gate/up projections, the cache interface and the
-attention dispatcher, about 40 tensor ops and much Python per layer. At one row per
-step (greedy baselines, multi-call schemes, judges) that overhead and the weight reads
-of unfused projections cost as much as the model's arithmetic. ``LlamaStep`` runs the
-same computation with its weights prepared once per loaded model:
+transformers runs a step through its module tree: per layer a dozen modules, the rotary
+embedding, separate q/k/v and gate/up projections, the cache interface and the
+attention dispatcher, about 40 tensor ops and much Python per layer. At one row per step
+(greedy baselines, multi-call schemes, judges) that overhead costs a third of the step
+on a CPU. ``LlamaStep`` runs the same computation with weights prepared once per loaded
+model (``for_model``):
 
-* q, k and v are one projection (their weights concatenated), and so are the rows'
-  rotary embeddings of q and k;
+* q, k and v are one projection, and so are gate and up; RMSNorm's weight is folded
+  into the projection that follows it;
 * on CPU every projection is prepacked for oneDNN (``torch.ops.mkldnn``, the kernels
   inductor uses on CPU), with the residual add fused into the output and down
-  projections and SiLU and the gate product fused into the MLP's projections. Measured
-  over SmolLM2-135M's 211 projections on a 2-core AVX-512 CPU, packed weights ran a
-  step's matmuls 1.2x (1 row) to 2.9x (16 rows) faster in fp32 than ``F.linear`` and
-  1.3-2x in bf16;
-* elsewhere (CUDA, or a CPU without oneDNN) plain ``F.linear`` on the fused weights;
-* attention is one ``scaled_dot_product_attention`` over the ``RowCache`` columns
-  (grouped-query heads in place, no mask when no row is left-padded).
+  projections. Over SmolLM2-135M's projections on a 2-core AVX-512 CPU, packed weights
+  ran a step's matmuls 1.2x (1 row) to 2.9x (16 rows) faster than ``F.linear`` in fp32
+  and up to 1.9x in bf16. Elsewhere (CUDA, or a CPU without oneDNN) plain ``F.linear``;
+* the rotary embedding is one complex multiplication per step (q and k rows reordered
+  so each rotary pair is adjacent), and attention one ``scaled_dot_product_attention``
+  over the ``RowCache`` columns (grouped-query heads in place, no mask when no row is
+  left-padded).
 
 Only a model this module recognises takes this path (``for_model`` returns None
 otherwise, and the engine runs the model itself): ``LlamaForCausalLM`` with SiLU, no
-biases, default rotary embeddings and one attention kind. The numbers are those of
-transformers up to the rounding of the matmul kernels (at most about 1e-5 relative in
-fp32); greedy decoding is checked token for token against transformers' ``generate``.
+biases, default rotary embeddings and one attention kind. Its logits are transformers'
+up to float rounding (the tests hold them to 1e-4 in fp32); greedy decoding is checked
+token for token against transformers' ``generate``, and sampling against the model's
+own forward. ``STRATLAB_LEAN_DECODE=0`` turns it off (``workers.runtime.forward``).
 
-Packed weights are a second copy of the projections (the model's own are kept for the
-prefill and for scoring): about the model's size again in memory.
+The prepared weights are a second copy of the projections (the model's own stay for
+scoring and for transformers' ``generate``): about the model's size again in memory,
+built in about a second for SmolLM2-135M, once per worker process.
 
 This module imports neither Django nor Celery.
 """
