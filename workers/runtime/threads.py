@@ -10,7 +10,9 @@ avoids the spinning but costs a quarter of the speed on idle cores (22 tokens/s)
 So the wait policy stays as it is and the thread count follows the load: ``ThreadPolicy``
 reads the busy time of the process's cores from ``/proc/stat``, subtracts this
 process's own CPU time, and gives the decode the cores the others left free (at least
-one). The engine asks it at the start of a batch and every ``RECHECK_STEPS`` steps.
+one). The engine asks it at the start of a batch and every ``RECHECK_STEPS`` steps; only
+intervals of at most a second are judged, so the time between two batches (other work,
+another program's turn) does not count as contention.
 Where ``/proc/stat`` is missing, or with ``STRATLAB_ADAPTIVE_THREADS=0``, the thread
 count is left alone.
 
@@ -28,6 +30,9 @@ from pathlib import Path
 RECHECK_STEPS = 32
 #: Shortest interval (seconds) over which the load is judged; shorter ones keep the count.
 MIN_INTERVAL = 0.05
+#: Longest interval (seconds) judged: a longer one spans work outside the decode (the
+#: caller's, or another program's turn) and only starts a new interval.
+MAX_INTERVAL = 1.0
 #: Share of a core another process must hold for that core to count as taken.
 TAKEN = 0.5
 
@@ -81,7 +86,8 @@ class ThreadPolicy:
         """Threads for the next steps: the cores not held by other processes (>= 1).
 
         Judged over the interval since the previous call (the first call keeps every
-        core); an interval shorter than ``MIN_INTERVAL`` keeps the previous answer.
+        core); an interval shorter than ``MIN_INTERVAL`` keeps the previous answer, and
+        one longer than ``MAX_INTERVAL`` keeps it too and starts a new interval.
         """
         busy = self._busy(self.cpus)
         if busy is None:
@@ -92,6 +98,9 @@ class ThreadPolicy:
             return self.threads
         wall = now[0] - self._last[0]
         if wall < MIN_INTERVAL:
+            return self.threads
+        if wall > MAX_INTERVAL:
+            self._last = now
             return self.threads
         others = max(0.0, (now[1] - self._last[1]) - (now[2] - self._last[2])) / wall
         self._last = now

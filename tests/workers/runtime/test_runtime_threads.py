@@ -37,7 +37,7 @@ def test_it_keeps_every_core_when_the_others_are_idle() -> None:
     machine = Machine()
     policy = machine.policy()
     assert policy.choose() == 2
-    machine.run(1.0, own_cores=2.0, other_cores=0.1)
+    machine.run(0.8, own_cores=2.0, other_cores=0.1)
     assert policy.choose() == 2
 
 
@@ -45,12 +45,12 @@ def test_it_gives_up_a_core_another_process_holds_and_takes_it_back() -> None:
     machine = Machine()
     policy = machine.policy()
     policy.choose()
-    machine.run(1.0, own_cores=0.9, other_cores=1.0)  # two spinning threads, one core
+    machine.run(0.8, own_cores=0.9, other_cores=1.0)  # two spinning threads, one core
     assert policy.choose() == 1
     assert policy.others == pytest.approx(1.0)
-    machine.run(1.0, own_cores=1.0, other_cores=1.0)
+    machine.run(0.8, own_cores=1.0, other_cores=1.0)
     assert policy.choose() == 1
-    machine.run(1.0, own_cores=1.0, other_cores=0.0)  # the other process ended
+    machine.run(0.8, own_cores=1.0, other_cores=0.0)  # the other process ended
     assert policy.choose() == 2
 
 
@@ -58,10 +58,23 @@ def test_it_keeps_one_thread_on_a_saturated_machine() -> None:
     machine = Machine()
     policy = machine.policy(cores=4)
     policy.choose()
-    machine.run(2.0, own_cores=0.5, other_cores=3.5)
+    machine.run(0.9, own_cores=0.5, other_cores=3.5)
     assert policy.choose() == 1
-    machine.run(2.0, own_cores=2.0, other_cores=1.4)  # 1.4 cores: one taken, not two
+    machine.run(0.9, own_cores=2.0, other_cores=1.4)  # 1.4 cores: one taken, not two
     assert policy.choose() == 3
+
+
+def test_it_does_not_judge_the_time_between_batches() -> None:
+    """A long gap (another program's turn on the cores) starts a new interval."""
+    machine = Machine()
+    policy = machine.policy()
+    policy.choose()
+    machine.run(0.5, own_cores=2.0, other_cores=0.0)
+    assert policy.choose() == 2
+    machine.run(5.0, own_cores=0.0, other_cores=2.0)
+    assert policy.choose() == 2
+    machine.run(0.5, own_cores=1.0, other_cores=1.0)
+    assert policy.choose() == 1
 
 
 def test_it_ignores_intervals_too_short_to_judge() -> None:
@@ -95,10 +108,10 @@ def test_adapt_sets_torchs_thread_count(monkeypatch: pytest.MonkeyPatch) -> None
     before = torch.get_num_threads()
     try:
         threads.adapt()
-        machine.run(1.0, own_cores=1.0, other_cores=1.0)
+        machine.run(0.8, own_cores=1.0, other_cores=1.0)
         threads.adapt()
         assert torch.get_num_threads() == 1
-        machine.run(1.0, own_cores=1.0, other_cores=0.0)
+        machine.run(0.8, own_cores=1.0, other_cores=0.0)
         threads.adapt()
         assert torch.get_num_threads() == 2
     finally:
