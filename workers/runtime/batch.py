@@ -237,7 +237,7 @@ def decode(loaded: LoadedModel, jobs: list[Job], parts: list[Part], budget: Budg
     device = loaded.device
     on_cpu = device.type == "cpu"
     if on_cpu:
-        threads.adapt()
+        threads.adapt(restart=True)
     tokenizer = loaded.tokenizer
     eos = set(loaded.eos_token_ids)
     window = sliding_window(loaded.model)
@@ -306,7 +306,7 @@ def decode(loaded: LoadedModel, jobs: list[Job], parts: list[Part], budget: Budg
                 # tokens do not depend on its batch, so nothing changes but the cost.
                 raise CacheTooLarge from exc
             raise
-        if on_cpu and step % threads.RECHECK_STEPS == threads.RECHECK_STEPS - 1:
+        if on_cpu:
             threads.adapt()
         logits = forward_step(loaded, cache, ids, positions, budget, window)
         cache.column += 1

@@ -10,9 +10,9 @@ avoids the spinning but costs a quarter of the speed on idle cores (22 tokens/s)
 So the wait policy stays as it is and the thread count follows the load: ``ThreadPolicy``
 reads the busy time of the process's cores from ``/proc/stat``, subtracts this
 process's own CPU time, and gives the decode the cores the others left free (at least
-one). The engine asks it at the start of a batch and every ``RECHECK_STEPS`` steps; only
-intervals of at most a second are judged, so the time between two batches (other work,
-another program's turn) does not count as contention.
+one). The engine asks it at every decode step (a clock read unless ``MIN_INTERVAL`` has
+passed) and starts a new interval at each batch, so the time between two batches (other
+work, another program's turn) does not count as contention.
 Where ``/proc/stat`` is missing, or with ``STRATLAB_ADAPTIVE_THREADS=0``, the thread
 count is left alone.
 
@@ -26,13 +26,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-#: Decode steps between two looks at the load.
-RECHECK_STEPS = 32
-#: Shortest interval (seconds) over which the load is judged; shorter ones keep the count.
-MIN_INTERVAL = 0.05
-#: Longest interval (seconds) judged: a longer one spans work outside the decode (the
-#: caller's, or another program's turn) and only starts a new interval.
-MAX_INTERVAL = 1.0
+#: Shortest interval (seconds) over which the load is judged; the engine asks at every
+#: step and a shorter interval keeps the count without reading ``/proc/stat``.
+MIN_INTERVAL = 0.25
 #: Share of a core another process must hold for that core to count as taken.
 TAKEN = 0.5
 
@@ -82,26 +78,24 @@ class ThreadPolicy:
         self.threads = self.cores
         self.others = 0.0
 
-    def choose(self) -> int:
+    def choose(self, *, restart: bool = False) -> int:
         """Threads for the next steps: the cores not held by other processes (>= 1).
 
-        Judged over the interval since the previous call (the first call keeps every
-        core); an interval shorter than ``MIN_INTERVAL`` keeps the previous answer, and
-        one longer than ``MAX_INTERVAL`` keeps it too and starts a new interval.
+        Judged over the interval since the previous judgement, once it is at least
+        ``MIN_INTERVAL`` long (the count stays as it is until then). ``restart`` starts
+        a new interval without judging the one that ends (the gap between batches).
         """
+        clock = self._clock()
+        if not restart and self._last is not None and clock - self._last[0] < MIN_INTERVAL:
+            return self.threads
         busy = self._busy(self.cpus)
         if busy is None:
             return self.threads
-        now = (self._clock(), busy, self._own())
-        if self._last is None:
+        now = (clock, busy, self._own())
+        if restart or self._last is None:
             self._last = now
             return self.threads
         wall = now[0] - self._last[0]
-        if wall < MIN_INTERVAL:
-            return self.threads
-        if wall > MAX_INTERVAL:
-            self._last = now
-            return self.threads
         others = max(0.0, (now[1] - self._last[1]) - (now[2] - self._last[2])) / wall
         self._last = now
         self.others = others
@@ -113,8 +107,9 @@ class ThreadPolicy:
 _POLICY: ThreadPolicy | None = None
 
 
-def adapt() -> None:
-    """Set torch's thread count from the load (no-op when turned off or unreadable)."""
+def adapt(*, restart: bool = False) -> None:
+    """Set torch's thread count from the load (no-op when turned off or unreadable);
+    ``restart`` at the start of a batch (see ``ThreadPolicy.choose``)."""
     global _POLICY
     if not ADAPTIVE:
         return
@@ -122,6 +117,6 @@ def adapt() -> None:
 
     if _POLICY is None:
         _POLICY = ThreadPolicy()
-    threads = _POLICY.choose()
+    threads = _POLICY.choose(restart=restart)
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)

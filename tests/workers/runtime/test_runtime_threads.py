@@ -65,24 +65,32 @@ def test_it_keeps_one_thread_on_a_saturated_machine() -> None:
 
 
 def test_it_does_not_judge_the_time_between_batches() -> None:
-    """A long gap (another program's turn on the cores) starts a new interval."""
+    """A batch restarts the interval: another program's turn in between is not judged,
+    and the count decided in the last batch carries over."""
     machine = Machine()
     policy = machine.policy()
-    policy.choose()
+    policy.choose(restart=True)
+    machine.run(0.5, own_cores=1.0, other_cores=1.0)
+    assert policy.choose() == 1
+    machine.run(5.0, own_cores=0.0, other_cores=2.0)
+    assert policy.choose(restart=True) == 1
     machine.run(0.5, own_cores=2.0, other_cores=0.0)
     assert policy.choose() == 2
     machine.run(5.0, own_cores=0.0, other_cores=2.0)
-    assert policy.choose() == 2
-    machine.run(0.5, own_cores=1.0, other_cores=1.0)
-    assert policy.choose() == 1
+    assert policy.choose(restart=True) == 2
 
 
 def test_it_ignores_intervals_too_short_to_judge() -> None:
     machine = Machine()
     policy = machine.policy()
     policy.choose()
-    machine.run(0.01, own_cores=0.0, other_cores=2.0)
+    reads = []
+    policy._busy = lambda cpus: reads.append(cpus) or machine.busy  # type: ignore[method-assign]
+    machine.run(0.1, own_cores=0.0, other_cores=2.0)
     assert policy.choose() == 2
+    assert reads == []  # not even read
+    machine.run(0.2, own_cores=0.0, other_cores=2.0)
+    assert policy.choose() == 1
 
 
 def test_it_reads_busy_time_of_its_cpus_from_proc_stat(tmp_path: Path) -> None:
