@@ -377,6 +377,15 @@ class VllmEngine:
         reply = self._read()
         return Measured(reply["tokens"], reply["seconds"], reply["cpu_seconds"])
 
+    def greedy_alone(self, prompts: list[list[int]], max_new: int, eos: list[int]) -> Measured:
+        """Greedy decoding of each prompt in a call of its own (one row per step)."""
+        parts = [self.generate([p], 1, max_new, eos, 0.0) for p in prompts]
+        return Measured(
+            sum(m.tokens for m in parts),
+            sum(m.seconds for m in parts),
+            sum(m.cpu_seconds for m in parts),
+        )
+
     def close(self) -> None:
         if self.process.stdin is not None:
             self.process.stdin.close()
@@ -400,6 +409,11 @@ def _row(n: int, name: str, r: dict[str, float], note: str) -> str:
 def _note(name: str, r: dict[str, float], results: dict[str, dict[str, float]]) -> str:
     engine_tps = results["engine"]["tps"]
     return f"engine/{name} = {engine_tps / r['tps']:.2f}x"
+
+
+def _print_one_row_table(results: dict[str, dict[str, float]]) -> None:
+    for name, r in results.items():
+        print(_row(1, name, r, "" if name == "engine" else _note(name, r, results)))
 
 
 def bench_dtype(
@@ -493,23 +507,13 @@ def bench_greedy_alone(
 
     runners: dict[str, Runner] = {"engine": ours}
     if vllm is not None:
-        def theirs(round_index: int) -> Measured:
-            parts = [vllm.generate([p], 1, args.max_new_tokens, eos, 0.0) for p in ids]
-            return Measured(
-                sum(m.tokens for m in parts),
-                sum(m.seconds for m in parts),
-                sum(m.cpu_seconds for m in parts),
-            )
-
-        runners["vllm"] = theirs
+        runners["vllm"] = lambda i: vllm.greedy_alone(ids, args.max_new_tokens, eos)
     results = measure_interleaved(runners, args.runs)
     print(
         f"\n[greedy N=1, {dtype_name}: {len(prompts)} prompts one at a time (one row per "
         f"step), max_new_tokens {args.max_new_tokens}]"
     )
-    for name, r in results.items():
-        note = "" if name == "engine" else _note(name, r, results)
-        print(_row(1, name, r, note))
+    _print_one_row_table(results)
     if vllm is not None:
         GREEDY_VLLM[dtype_name] = results["engine"]["tps"] / results["vllm"]["tps"]
     return results["engine"]["tps"]
@@ -567,25 +571,14 @@ def bench_shared(
     }
     if vllm is not None:
         ids = [loaded.encode_prompt(p) for p in prompts]
-
-        def theirs(round_index: int) -> Measured:
-            parts = [vllm.generate([p], 1, args.max_new_tokens, eos, 0.0) for p in ids]
-            return Measured(
-                sum(m.tokens for m in parts),
-                sum(m.seconds for m in parts),
-                sum(m.cpu_seconds for m in parts),
-            )
-
-        runners["vllm"] = theirs
+        runners["vllm"] = lambda i: vllm.greedy_alone(ids, args.max_new_tokens, eos)
     with BusyCore():
         results = measure_interleaved(runners, args.shared_runs)
     print(
         f"\n[shared machine, {dtype_name}: another process spins on one core; greedy N=1, "
         f"{len(prompts)} prompts one at a time; engine_fixed keeps {cores} threads]"
     )
-    for name, r in results.items():
-        note = "" if name == "engine" else _note(name, r, results)
-        print(_row(1, name, r, note))
+    _print_one_row_table(results)
 
 
 def bench_batching(loaded: LoadedModel, dtype_name: str, args: argparse.Namespace) -> None:
