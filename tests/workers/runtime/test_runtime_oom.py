@@ -181,3 +181,30 @@ def test_it_does_not_retry_other_errors(tiny: LoadedModel) -> None:
         generate(broken, tiny.render_prompt("Hi"), processor=None, **OPTIONS)
     assert not batch.is_out_of_memory(RuntimeError("shape mismatch"))
     assert batch.is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory."))
+
+
+def test_it_halves_lean_steps_on_out_of_memory(
+    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lean step (the path Llama models take) halves its batch like the model's own
+    forward, and the samples are those of an unconstrained run."""
+    from workers.runtime import lean
+
+    processor = _ends_some_rows_early(tiny)
+    prompt = tiny.render_prompt("Name three colours.")
+    expected = generate(tiny, prompt, processor=processor, **OPTIONS)
+    original = lean.LlamaStep.__call__
+    rows_seen: list[int] = []
+
+    def constrained(step: lean.LlamaStep, cache: RowCache, ids: torch.Tensor, *args: Any) -> Any:
+        if ids.shape[0] > 3:
+            raise RuntimeError(CPU_OOM)
+        rows_seen.append(ids.shape[0])
+        return original(step, cache, ids, *args)
+
+    monkeypatch.setattr(lean.LlamaStep, "__call__", constrained)
+    samples = generate(tiny, prompt, processor=processor, **OPTIONS)
+
+    _same(samples, expected)
+    assert max(rows_seen) == 2
+    assert sum(rows_seen) == sum(s.generated_tokens for s in samples) - len(samples)
