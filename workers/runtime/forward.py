@@ -51,16 +51,21 @@ def sliding_window(model: Any) -> int | None:
     return None
 
 
+def _lean(loaded: LoadedModel) -> lean.LlamaStep | None:
+    """The lean step that runs ``loaded`` (None: the model runs itself). It declines
+    sliding-window models, so ``forward_rows``'s window never reaches it."""
+    return lean.for_model(loaded) if LEAN_DECODE else None
+
+
 def prefill(loaded: LoadedModel, prompt_ids: list[int]) -> tuple[Any, torch.Tensor]:
     """Run a prompt through the model (batch 1): its ``DynamicCache`` (or the lean step's
     equivalent) and last logits."""
     import torch
     from transformers import DynamicCache
 
-    if LEAN_DECODE:
-        step = lean.for_model(loaded)
-        if step is not None:
-            return step.prefill(prompt_ids)
+    step = _lean(loaded)
+    if step is not None:
+        return step.prefill(prompt_ids)
     model = loaded.model
     extra = {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
     # A plain DynamicCache keeps every position of every layer (sliding layers included),
@@ -89,10 +94,9 @@ def forward_rows(
     A model ``workers.runtime.lean`` reproduces goes through its lean step; any other
     through the model itself.
     """
-    if window is None and LEAN_DECODE:
-        step = lean.for_model(loaded)
-        if step is not None:
-            return step(cache, ids, positions, start, stop)
+    step = _lean(loaded)
+    if step is not None:
+        return step(cache, ids, positions, start, stop)
     mask: Any = cache.attention_mask(ids.shape[1], start, stop)
     if window is not None:
         mask = {"full_attention": mask, "sliding_attention": cache.sliding_mask(mask, window)}
