@@ -17,7 +17,10 @@ model (``for_model``):
 * the rotary embedding is one complex multiplication per step (q and k rows reordered
   so each rotary pair is adjacent), and attention one ``scaled_dot_product_attention``
   over the ``RowCache`` columns (grouped-query heads in place, no mask when no row is
-  left-padded).
+  left-padded); a one-token step over many rows (from 2 in bf16, 32 in fp32) attends
+  with two batched matmuls and a float32 softmax instead, as transformers' eager
+  attention does, since the fused CPU kernel is several times slower there
+  (``explicit_attention``).
 
 Only a model this module recognises takes this path (``for_model`` returns None
 otherwise, and the engine runs the model itself): ``LlamaForCausalLM`` with SiLU, no
@@ -54,7 +57,25 @@ SUPPORTED = frozenset({"LlamaForCausalLM"})
 #: at least as fast as a 1-row layout at 1 row, and faster at 16 and 64 rows.
 PACK_ROWS = 64
 
+#: From how many rows a one-token step uses explicit attention (``explicit_attention``).
+EXPLICIT_ROWS_HALF = 2
+EXPLICIT_ROWS_FP32 = 32
+
 _STEPS: weakref.WeakKeyDictionary[Any, LlamaStep | None] = weakref.WeakKeyDictionary()
+
+
+def explicit_attention(rows: int, dtype: Any) -> bool:
+    """Whether a one-token step over ``rows`` rows attends with two batched matmuls and a
+    float32 softmax (``LlamaStep._explicit_attention``) instead of PyTorch's fused CPU
+    kernel. That kernel works in blocks of query positions; with one query per row it
+    measured, over SmolLM2's 30 layers at 41-130 cached columns on a 2-core AVX-512 CPU,
+    2-8x slower in bfloat16 from 4 rows on (5 ms against 0.6 ms per layer at 64 rows),
+    and 1.1-1.3x slower in float32 from 32 rows; at one row it is the faster one."""
+    import torch
+
+    if rows >= EXPLICIT_ROWS_FP32:
+        return True
+    return dtype != torch.float32 and rows >= EXPLICIT_ROWS_HALF
 
 
 def _text_config(model: Any) -> Any:
@@ -307,6 +328,33 @@ class LlamaStep:
         gate, up = mixed.split(self.intermediate, dim=-1)
         return down.add(F.silu(gate) * up, x)
 
+    def _explicit_attention(
+        self,
+        query: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        bias: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """One new token per row attending over its cached columns, as transformers' eager
+        attention computes it: scores ``q k^T`` in the model's dtype, scaled and softmaxed
+        in float32 (``bias`` -inf on padding), weights cast back and applied to the values.
+
+        ``query [rows, H, 1, D]``, ``keys``/``values [rows, KV, columns, D]`` (a view of
+        the cache); grouped-query heads share their key/value head without copies.
+        """
+        import torch
+
+        rows, kv_heads, columns, dim = keys.shape
+        group = self.heads // kv_heads
+        queries = query.reshape(rows * kv_heads, group, dim)
+        scores = torch.bmm(queries, keys.reshape(rows * kv_heads, columns, dim).transpose(1, 2))
+        scores = scores.float().mul_(dim**-0.5)
+        if bias is not None:
+            scores = scores.view(rows, kv_heads, group, columns).add_(bias).view_as(scores)
+        weights = torch.softmax(scores, dim=-1).to(values.dtype)
+        attended = torch.bmm(weights, values.reshape(rows * kv_heads, columns, dim))
+        return attended.view(rows, self.heads * dim)
+
     def prefill(self, prompt_ids: list[int]) -> tuple[_Prefilled, torch.Tensor]:
         """Run a prompt (batch 1, causal): its keys/values per layer and last logits.
 
@@ -357,6 +405,7 @@ class LlamaStep:
         it); each new token sees the valid columns before it and the new tokens up to
         itself.
         """
+        import torch
         import torch.nn.functional as F
 
         rows, width = ids.shape
@@ -369,6 +418,11 @@ class LlamaStep:
         if width > 1 or cache.padded:
             mask = cache.attention_mask(width, start, stop)
         buffer = cache.buffer
+        explicit = width == 1 and explicit_attention(rows, self.dtype)
+        bias = None
+        if explicit and mask is not None:
+            bias = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device)
+            bias.masked_fill_(~mask, float("-inf"))
         layer_index = 0
 
         def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> Any:
@@ -384,6 +438,10 @@ class LlamaStep:
                     1, 2
                 )
                 query = query.view(rows, width, heads, dim).transpose(1, 2)
+            if explicit:
+                return self._explicit_attention(
+                    query, k_cache[:, :, :end], v_cache[:, :, :end], bias
+                )
             attended = F.scaled_dot_product_attention(
                 query,
                 k_cache[:, :, :end],

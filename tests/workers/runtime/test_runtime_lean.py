@@ -76,11 +76,21 @@ def test_its_prefill_matches_transformers_logits(tiny: LoadedModel, text: str) -
     assert prefilled.layers[0].keys.shape == (1, 2, len(ids), 16)
 
 
+def _attention_kind(monkeypatch: pytest.MonkeyPatch, explicit: bool) -> None:
+    """Every one-token step attends explicitly (or every one through SDPA)."""
+    rows = 1 if explicit else 10**9
+    monkeypatch.setattr(lean, "EXPLICIT_ROWS_FP32", rows)
+    monkeypatch.setattr(lean, "EXPLICIT_ROWS_HALF", rows)
+
+
+@pytest.mark.parametrize("explicit", [True, False], ids=["explicit", "sdpa"])
 def test_its_steps_match_transformers_for_padded_rows_and_several_tokens(
-    tiny: LoadedModel,
+    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch, explicit: bool
 ) -> None:
     """Rows of different prompt lengths (left-padded), then a 3-token step per row: each
-    row's logits are those of transformers on its own sequence."""
+    row's logits are those of transformers on its own sequence, whichever attention the
+    one-token step takes."""
+    _attention_kind(monkeypatch, explicit)
     step = lean.for_model(tiny)
     assert step is not None
     prompts = [tiny.encode_prompt(tiny.render_prompt(t)) for t in PROMPTS]
@@ -176,3 +186,42 @@ def test_it_follows_transformers_in_bfloat16(tiny: LoadedModel) -> None:
     expected = _reference_logits(loaded, ids)[-1:]
     assert (logits - expected).abs().max() < 0.05 * expected.abs().max()
     assert int(logits.argmax()) == int(expected.argmax())
+
+
+def test_the_attention_kind_follows_rows_and_dtype() -> None:
+    assert not lean.explicit_attention(1, torch.float32)
+    assert not lean.explicit_attention(1, torch.bfloat16)
+    assert lean.explicit_attention(lean.EXPLICIT_ROWS_HALF, torch.bfloat16)
+    assert not lean.explicit_attention(lean.EXPLICIT_ROWS_FP32 - 1, torch.float32)
+    assert lean.explicit_attention(lean.EXPLICIT_ROWS_FP32, torch.float32)
+
+
+@pytest.mark.parametrize("explicit", [True, False], ids=["explicit", "sdpa"])
+def test_its_bfloat16_steps_over_padded_rows_follow_transformers(
+    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch, explicit: bool
+) -> None:
+    """Several bf16 rows, left-padded, one token each: every row's logits agree with
+    transformers on its own sequence to bf16 precision (a random model's logits are too
+    flat for its argmax to survive bf16 rounding)."""
+    _attention_kind(monkeypatch, explicit)
+    model = copy.deepcopy(tiny.model).to(torch.bfloat16)
+    loaded = dataclasses.replace(tiny, model=model, dtype=torch.bfloat16)
+    step = lean.for_model(loaded)
+    assert step is not None
+    prompts = [loaded.encode_prompt(loaded.render_prompt(t)) for t in PROMPTS]
+    width = max(len(p) for p in prompts)
+    cache = RowCache(model, len(prompts), width + 2, dtype=loaded.dtype, device=loaded.device)
+    for row, ids in enumerate(prompts):
+        prefilled, _ = step.prefill(ids)
+        cache.write_prompt(slice(row, row + 1), prefilled, width - len(ids))
+    cache.column = width
+    new = torch.tensor([[11], [21], [31]])
+    positions = torch.tensor([[len(p)] for p in prompts])
+
+    with torch.inference_mode():
+        logits = step(cache, new, positions, 0, 3)
+
+    for row, ids in enumerate(prompts):
+        expected = _reference_logits(loaded, ids + new[row].tolist())[-1]
+        got = logits[row, 0]
+        assert (got - expected).abs().max() < 0.05 * expected.abs().max()
