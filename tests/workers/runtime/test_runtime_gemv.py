@@ -1,0 +1,175 @@
+"""The compiled one-row projection (``workers.runtime.gemv``) and the lean step's use of it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from workers.runtime import gemv, lean
+from workers.runtime.engine import generate
+from workers.runtime.kv_cache import RowCache
+from workers.runtime.models import LoadedModel
+
+from .helpers import hf_greedy
+
+
+def _avx512() -> bool:
+    try:
+        return "avx512f" in Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def kernel() -> gemv.Gemv:
+    built = gemv.kernel()
+    if built is None:
+        if _avx512() and gemv._compiler() is not None:
+            pytest.fail("an AVX-512 machine with a C compiler must build the kernel")
+        pytest.skip("no AVX-512 CPU or no C compiler: the lean step keeps oneDNN")
+    return built
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3])
+@pytest.mark.parametrize("inputs", [64, 70, 1])
+def test_float32_products_and_residual_adds_match_torch(
+    kernel: gemv.Gemv, rows: int, inputs: int
+) -> None:
+    """Input sizes that are and are not multiples of the 16-float vector."""
+    generator = torch.Generator().manual_seed(rows * 100 + inputs)
+    weight = torch.randn(37, inputs, generator=generator)
+    x = torch.randn(rows, inputs, generator=generator)
+    other = torch.randn(rows, 37, generator=generator)
+
+    torch.testing.assert_close(kernel(weight, x), x @ weight.T, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        kernel(weight, x, other), x @ weight.T + other, rtol=1e-5, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("rows", [1, 2])
+def test_bfloat16_products_are_rounded_once_from_float32_sums(
+    kernel: gemv.Gemv, rows: int
+) -> None:
+    generator = torch.Generator().manual_seed(rows)
+    weight = torch.randn(50, 83, generator=generator).to(torch.bfloat16)
+    x = torch.randn(rows, 83, generator=generator).to(torch.bfloat16)
+    other = torch.randn(rows, 50, generator=generator).to(torch.bfloat16)
+
+    got = kernel(weight, x, other)
+
+    exact = x.double() @ weight.double().T + other.double()
+    assert got.dtype == torch.bfloat16
+    # One rounding of a float32 sum: within one bf16 step (2^-8 relative) of the exact value.
+    assert ((got.double() - exact).abs() <= exact.abs() * 2**-8 + 1e-6).all()
+
+
+def test_it_refuses_inputs_that_do_not_fit(kernel: gemv.Gemv) -> None:
+    weight = torch.randn(8, 16)
+    with pytest.raises(ValueError, match="does not fit"):
+        kernel(weight, torch.randn(2, 15))
+    with pytest.raises(ValueError, match="does not fit"):
+        kernel(weight, torch.randn(2, 16, dtype=torch.float64))
+    with pytest.raises(ValueError, match="residual"):
+        kernel(weight, torch.randn(2, 16), torch.randn(3, 8))
+    assert not kernel.supports(torch.randn(16, 8).T)  # not row-major
+
+
+def test_a_build_is_cached_per_machine_and_reused(
+    kernel: gemv.Gemv, tmp_path: Path
+) -> None:
+    first = gemv.build(tmp_path)
+    built_at = first.stat().st_mtime_ns
+    second = gemv.build(tmp_path)
+
+    assert second == first and second.stat().st_mtime_ns == built_at
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no temporary file left
+
+
+def test_without_a_compiler_the_step_keeps_onednn(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setenv("STRATLAB_KERNEL_DIR", str(tmp_path / "kernels"))
+    monkeypatch.setattr(gemv, "_loaded", {})
+    with caplog.at_level("INFO", logger="workers.runtime.gemv"):
+        assert gemv.kernel() is None
+    assert "stay on oneDNN" in caplog.text and "no-such-cc" in caplog.text
+    assert not any((tmp_path / "kernels").glob("*.so"))
+
+
+def test_a_failing_compiler_is_reported_with_its_message(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    script = tmp_path / "cc"
+    script.write_text(
+        "#!/bin/sh\n[ \"$1\" = --version ] && exit 0\necho 'gemv.c: broken' >&2\nexit 1\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("CC", str(script))
+    with pytest.raises(RuntimeError, match="gemv.c: broken"):
+        gemv.build(tmp_path / "kernels")
+    assert not any((tmp_path / "kernels").iterdir())
+
+
+def test_it_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gemv, "ENABLED", False)
+    assert gemv.kernel() is None
+
+
+def _count_calls(kernel: gemv.Gemv, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    rows: list[int] = []
+    original = gemv.Gemv.__call__
+
+    def counting(self: gemv.Gemv, weight: Any, x: torch.Tensor, other: Any = None) -> Any:
+        rows.append(x.shape[0])
+        return original(self, weight, x, other)
+
+    monkeypatch.setattr(gemv.Gemv, "__call__", counting)
+    return rows
+
+
+def test_the_lean_step_multiplies_few_rows_through_it(
+    tiny: LoadedModel, kernel: gemv.Gemv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steps of up to ``GEMV_ROWS`` rows go through the kernel (every projection and the
+    head), wider ones and prefills through oneDNN; the logits agree either way."""
+    step = lean.LlamaStep(tiny.model)  # a fresh step, built with the kernel
+    calls = _count_calls(kernel, monkeypatch)
+    ids = tiny.encode_prompt(tiny.render_prompt("What is 2 + 2?"))
+    results = {}
+    for rows in (1, lean.GEMV_ROWS, lean.GEMV_ROWS + 1):
+        cache = RowCache(tiny.model, rows, len(ids) + 2, dtype=tiny.dtype, device=tiny.device)
+        prefilled, _ = step.prefill(ids)
+        cache.write_prompt(slice(0, rows), prefilled, 0)
+        cache.column = len(ids)
+        calls.clear()
+        with torch.inference_mode():
+            logits = step(cache, torch.full((rows, 1), 7), torch.full((rows, 1), len(ids)), 0, rows)
+        results[rows] = (len(calls), logits[0, 0])
+    layers = tiny.model.config.num_hidden_layers
+    assert results[1][0] == results[lean.GEMV_ROWS][0] == 4 * layers + 1
+    assert results[lean.GEMV_ROWS + 1][0] == 0
+    torch.testing.assert_close(results[1][1], results[lean.GEMV_ROWS + 1][1], rtol=1e-4, atol=1e-4)
+
+
+def test_greedy_decoding_through_it_matches_transformers(
+    tiny: LoadedModel, kernel: gemv.Gemv
+) -> None:
+    prompt = tiny.render_prompt("Name three colours and a number.")
+    tokens = generate(tiny, prompt, n=1, processor=None, greedy=True, max_new_tokens=24, seed=0)
+    assert list(tokens[0].token_ids) == hf_greedy(tiny, prompt, 24)
+    assert lean.for_model(tiny).layers[0][0].gemv is kernel  # type: ignore[union-attr]
+
+
+def test_the_kernel_directory_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRATLAB_KERNEL_DIR", "/somewhere/kernels")
+    assert gemv.kernel_dir() == Path("/somewhere/kernels")
+    monkeypatch.delenv("STRATLAB_KERNEL_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/cache")
+    assert gemv.kernel_dir() == Path("/cache/stratlab/kernels")
+    assert os.path.basename(gemv.SOURCE) == "gemv.c" and gemv.SOURCE.exists()
