@@ -105,7 +105,7 @@ def build(directory: Path | None = None) -> Path:
     os.close(handle)
     try:
         done = subprocess.run(
-            [compiler, *FLAGS, str(SOURCE), "-o", temporary],
+            [compiler, *FLAGS, str(SOURCE), "-o", temporary, "-lm"],
             capture_output=True, text=True, timeout=300, check=False,
         )
         if done.returncode != 0:
@@ -118,16 +118,23 @@ def build(directory: Path | None = None) -> Path:
     return target
 
 
+#: What ``Gemv.__call__`` does to the input rows before the product (``gemv.c``).
+PROLOGUES = {"as_is": 0, "rms_normed": 1, "silu_gated": 2}
+
+
 class Gemv:
-    """The loaded library: ``y = x @ weight.T (+ other)`` for float32 and bfloat16."""
+    """The loaded library: ``y = f(x) @ weight.T (+ other)`` for float32 and bfloat16."""
 
     def __init__(self, path: Path) -> None:
         library = ctypes.CDLL(str(path))
         pointer, size = ctypes.c_void_p, ctypes.c_int64
         for name in ("stratlab_gemv_f32", "stratlab_gemv_bf16"):
             function = getattr(library, name)
-            function.argtypes = [pointer, pointer, pointer, pointer, size, size, size]
-            function.restype = None
+            function.argtypes = [
+                pointer, pointer, pointer, pointer, size, size, size, ctypes.c_int,
+                ctypes.c_float,
+            ]
+            function.restype = ctypes.c_int
         self.path = path
         self._f32 = library.stratlab_gemv_f32
         self._bf16 = library.stratlab_gemv_bf16
@@ -144,16 +151,30 @@ class Gemv:
         )
 
     def __call__(
-        self, weight: torch.Tensor, x: torch.Tensor, other: torch.Tensor | None = None
+        self,
+        weight: torch.Tensor,
+        x: torch.Tensor,
+        other: torch.Tensor | None = None,
+        *,
+        prologue: str = "as_is",
+        eps: float = 0.0,
     ) -> torch.Tensor:
-        """``x @ weight.T`` (plus ``other``) for ``x [rows, in]`` in ``weight``'s dtype."""
+        """``f(x) @ weight.T`` (plus ``other``) for ``x [rows, in]`` in ``weight``'s dtype.
+
+        ``f`` is the ``prologue``: ``as_is``; ``rms_normed`` (each row over its root mean
+        square, ``eps`` added to the mean of squares: RMSNorm with its weight folded into
+        ``weight``); ``silu_gated`` (``x [rows, 2 in]``, gate then up: ``silu(gate) *
+        up``). In bfloat16 the prologue rounds where the eager ops would.
+        """
         import torch
 
         out_features, in_features = weight.shape
-        if x.dim() != 2 or x.shape[1] != in_features or x.dtype != weight.dtype:
+        mode = PROLOGUES[prologue]
+        width = 2 * in_features if prologue == "silu_gated" else in_features
+        if x.dim() != 2 or x.shape[1] != width or x.dtype != weight.dtype:
             raise ValueError(
                 f"input {tuple(x.shape)} {x.dtype} does not fit weight "
-                f"{tuple(weight.shape)} {weight.dtype}"
+                f"{tuple(weight.shape)} {weight.dtype} ({prologue})"
             )
         x = x.contiguous()
         rows = x.shape[0]
@@ -165,10 +186,12 @@ class Gemv:
             other = other.to(weight.dtype).contiguous()
             added = other.data_ptr()
         function = self._f32 if weight.dtype == torch.float32 else self._bf16
-        function(
+        failed = function(
             weight.data_ptr(), x.data_ptr(), result.data_ptr(), added,
-            out_features, in_features, rows,
+            out_features, in_features, rows, mode, eps,
         )
+        if failed:
+            raise MemoryError(f"no memory for {rows} input rows of {in_features} floats")
         return result
 
 

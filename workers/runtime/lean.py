@@ -183,6 +183,27 @@ class _Projection:
         return other + F.linear(x, self.weight)
 
 
+    def normed(self, x: torch.Tensor, eps: float) -> torch.Tensor:
+        """The projection of ``x`` RMS-normalised (RMSNorm whose weight is folded into
+        this projection): over its root mean square in float32, cast back to ``x``'s
+        dtype, as transformers computes it."""
+        import torch.nn.functional as F
+
+        if self.gemv is not None and x.shape[0] <= GEMV_ROWS:
+            return self.gemv(self.row_major, x, prologue="rms_normed", eps=eps)  # type: ignore[arg-type]
+        return self(F.rms_norm(x, (x.shape[-1],), eps=eps))
+
+    def gated_add(self, mixed: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        """``silu(gate) * up`` of ``mixed = [gate | up]`` through this projection, plus
+        ``other``."""
+        import torch.nn.functional as F
+
+        if self.gemv is not None and mixed.shape[0] <= GEMV_ROWS:
+            return self.gemv(self.row_major, mixed, other, prologue="silu_gated")  # type: ignore[arg-type]
+        gate, up = mixed.chunk(2, dim=-1)
+        return self.add(F.silu(gate) * up, other)
+
+
 class _Layer:
     """One layer's prompt keys and values ``[1, KV, T, D]`` (``layer_tensors`` reads them)."""
 
@@ -291,16 +312,6 @@ class LlamaStep:
             and embed.data_ptr() == self._embed_ref
         )
 
-    def _normed(self, x: torch.Tensor) -> torch.Tensor:
-        """RMSNorm without its weight (folded into the next projection): ``x`` over its
-        root mean square, computed in float32 and cast back as transformers does."""
-        import torch
-
-        wide = x if x.dtype == torch.float32 else x.float()
-        squares = torch.linalg.vecdot(wide, wide).unsqueeze(-1)
-        scale = torch.rsqrt(squares.mul_(1.0 / self.hidden).add_(self.eps))
-        return (wide * scale).to(x.dtype)
-
     def _rotation(self, positions: torch.Tensor) -> torch.Tensor:
         """Complex rotations ``[T, 1, head_dim / 2]`` of float positions ``[T, 1]``."""
         import torch
@@ -338,14 +349,10 @@ class LlamaStep:
     ) -> torch.Tensor:
         """One decoder layer over ``x [T, hidden]``; ``attend(query, keys, values)``
         stores the new keys/values and returns the attention output ``[T, H * D]``."""
-        import torch.nn.functional as F
-
         qkv, out, gate_up, down = layer
-        query, keys, values = self._qkv(qkv(self._normed(x)), rotation)
+        query, keys, values = self._qkv(qkv.normed(x, self.eps), rotation)
         x = out.add(attend(query, keys, values), x)
-        mixed = gate_up(self._normed(x))
-        gate, up = mixed.split(self.intermediate, dim=-1)
-        return down.add(F.silu(gate) * up, x)
+        return down.gated_add(gate_up.normed(x, self.eps), x)
 
     def _explicit_attention(
         self,
@@ -406,7 +413,7 @@ class LlamaStep:
         for layer in self.layers:
             x = self._layer(x, layer, rotation, attend)
         last = x[-1:]
-        logits = self.head(self._normed(last)).float()
+        logits = self.head.normed(last, self.eps).float()
         return _Prefilled(layers), logits
 
     def __call__(
@@ -477,5 +484,5 @@ class LlamaStep:
         for layer in self.layers:
             x = self._layer(x, layer, rotation, attend)
             layer_index += 1
-        logits = self.head(self._normed(x)).float()
+        logits = self.head.normed(x, self.eps).float()
         return logits.view(rows, width, -1)

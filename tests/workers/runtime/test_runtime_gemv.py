@@ -68,6 +68,37 @@ def test_bfloat16_products_are_rounded_once_from_float32_sums(
     assert ((got.double() - exact).abs() <= exact.abs() * 2**-8 + 1e-6).all()
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("rows", [1, 2])
+def test_its_prologues_are_the_eager_ops_before_a_projection(
+    kernel: gemv.Gemv, dtype: torch.dtype, rows: int
+) -> None:
+    """RMSNorm (weight folded away) and SiLU(gate) * up, computed on the input rows in
+    the kernel, give what the eager ops and a product give, rounding included in bf16."""
+    generator = torch.Generator().manual_seed(rows)
+    weight = torch.randn(40, 72, generator=generator).to(dtype)
+    x = (3 * torch.randn(rows, 72, generator=generator)).to(dtype)
+    mixed = torch.randn(rows, 144, generator=generator).to(dtype)
+    other = torch.randn(rows, 40, generator=generator).to(dtype)
+
+    def product(inputs: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
+        exact = inputs.double() @ weight.double().T
+        return exact if add is None else exact + add.double()
+
+    normed = torch.nn.functional.rms_norm(x, (72,), eps=1e-5)
+    gate, up = mixed.chunk(2, dim=-1)
+    gated = torch.nn.functional.silu(gate) * up
+    tolerance = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {
+        "rtol": 2**-7, "atol": 1e-2
+    }
+    got = kernel(weight, x, prologue="rms_normed", eps=1e-5)
+    torch.testing.assert_close(got.double(), product(normed), **tolerance)
+    got = kernel(weight, mixed, other, prologue="silu_gated")
+    torch.testing.assert_close(got.double(), product(gated, other), **tolerance)
+    with pytest.raises(ValueError, match="silu_gated"):
+        kernel(weight, x, prologue="silu_gated")  # gate and up: twice the inputs
+
+
 def test_it_refuses_inputs_that_do_not_fit(kernel: gemv.Gemv) -> None:
     weight = torch.randn(8, 16)
     with pytest.raises(ValueError, match="does not fit"):
@@ -125,9 +156,11 @@ def _count_calls(kernel: gemv.Gemv, monkeypatch: pytest.MonkeyPatch) -> list[int
     rows: list[int] = []
     original = gemv.Gemv.__call__
 
-    def counting(self: gemv.Gemv, weight: Any, x: torch.Tensor, other: Any = None) -> Any:
+    def counting(
+        self: gemv.Gemv, weight: Any, x: torch.Tensor, other: Any = None, **options: Any
+    ) -> Any:
         rows.append(x.shape[0])
-        return original(self, weight, x, other)
+        return original(self, weight, x, other, **options)
 
     monkeypatch.setattr(gemv.Gemv, "__call__", counting)
     return rows
