@@ -9,11 +9,13 @@ model (``for_model``):
 
 * q, k and v are one projection, and so are gate and up; RMSNorm's weight is folded
   into the projection that follows it;
-* steps of one or two rows multiply through ``workers.runtime.gemv`` (a streaming
-  AVX-512 dot product per output row, compiled once per machine) where it is built:
-  they are bound by how fast the weights are read, and it reads them 1.3x faster;
-* otherwise, on CPU, every projection is prepacked for oneDNN (``torch.ops.mkldnn``, the kernels
-  inductor uses on CPU), with the residual add fused into the output and down
+* steps of a few rows (up to 4 in fp32, 2 in bf16) multiply through
+  ``workers.runtime.gemv`` (a streaming AVX-512 dot product per output row, compiled
+  once per machine, with the RMSNorm or SiLU-gating before the projection done inside)
+  where it is built: those steps are bound by how fast the weights are read, and it
+  reads them 1.3x faster;
+* otherwise, on CPU, every projection is prepacked for oneDNN (``torch.ops.mkldnn``,
+  the kernels inductor uses on CPU), with the residual add fused into the output and down
   projections. Over SmolLM2-135M's projections on a 2-core AVX-512 CPU, packed weights
   ran a step's matmuls 1.2x (1 row) to 2.9x (16 rows) faster than ``F.linear`` in fp32
   and up to 1.9x in bf16. Elsewhere (CUDA, or a CPU without oneDNN) plain ``F.linear``;
@@ -63,11 +65,12 @@ SUPPORTED = frozenset({"LlamaForCausalLM"})
 #: at least as fast as a 1-row layout at 1 row, and faster at 16 and 64 rows.
 PACK_ROWS = 64
 
-#: Steps of at most this many rows multiply through ``workers.runtime.gemv`` (where
-#: built). SmolLM2-135M's whole step on a 2-core AVX-512 CPU, oneDNN -> gemv: 1 row
-#: 28.5 -> 17.7 ms in fp32 and 19.6 -> 12.8 in bf16, 2 rows 34.2 -> 21.2 and 24.1 ->
-#: 20.0; from 3 rows oneDNN's blocked kernels are as fast or faster.
-GEMV_ROWS = 2
+#: Steps of at most this many rows (by weight dtype) multiply through
+#: ``workers.runtime.gemv`` where it is built. SmolLM2-135M's whole step on a 2-core
+#: AVX-512 CPU, oneDNN -> gemv, in ms: fp32 1 row 28.5 -> 17.7, 2 rows 34.2 -> 21.2,
+#: 3 rows 31.4 -> 24.6, 4 rows 31.7 -> 26.2, 5 rows 31.0 -> 30.4, 8 rows 36.8 -> 44.3;
+#: bf16 1 row 19.6 -> 12.8, 2 rows 24.1 -> 20.0, 3 rows 23.3 -> 22.5, 4 rows 23.7 -> 26.4.
+GEMV_ROWS = {"torch.float32": 4, "torch.bfloat16": 2}
 #: From how many rows a one-token step uses explicit attention (``explicit_attention``).
 EXPLICIT_ROWS_HALF = 2
 EXPLICIT_ROWS_FP32 = 32
@@ -147,7 +150,8 @@ def _packs(device: Any, dtype: Any) -> bool:
 
 class _Projection:
     """``x @ weight.T``, optionally with the residual add fused in, packed or plain; steps
-    of at most ``GEMV_ROWS`` rows go through ``workers.runtime.gemv`` when it is built."""
+    of at most ``GEMV_ROWS`` rows (for the weight's dtype) go through
+    ``workers.runtime.gemv`` when it is built."""
 
     def __init__(self, weight: torch.Tensor, packed: bool, kernel: Gemv | None = None) -> None:
         import torch
@@ -156,6 +160,7 @@ class _Projection:
         self.out_features = weight.shape[0]
         self.gemv = kernel if kernel is not None and kernel.supports(weight) else None
         self.row_major = weight if self.gemv is not None else None
+        self.gemv_rows = GEMV_ROWS.get(str(weight.dtype), 0) if self.gemv is not None else 0
         if packed:
             self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), PACK_ROWS)
         else:
@@ -165,7 +170,7 @@ class _Projection:
         import torch
         import torch.nn.functional as F
 
-        if self.gemv is not None and x.shape[0] <= GEMV_ROWS:
+        if x.shape[0] <= self.gemv_rows:
             return self.gemv(self.row_major, x)  # type: ignore[arg-type]
         if self.packed:
             return torch.ops.mkldnn._linear_pointwise(x, self.weight, None, "none", [], "")
@@ -176,7 +181,7 @@ class _Projection:
         import torch
         import torch.nn.functional as F
 
-        if self.gemv is not None and x.shape[0] <= GEMV_ROWS:
+        if x.shape[0] <= self.gemv_rows:
             return self.gemv(self.row_major, x, other)  # type: ignore[arg-type]
         if self.packed:
             return torch.ops.mkldnn._linear_pointwise.binary(x, other, self.weight, None, "add")
@@ -189,7 +194,7 @@ class _Projection:
         dtype, as transformers computes it."""
         import torch.nn.functional as F
 
-        if self.gemv is not None and x.shape[0] <= GEMV_ROWS:
+        if x.shape[0] <= self.gemv_rows:
             return self.gemv(self.row_major, x, prologue="rms_normed", eps=eps)  # type: ignore[arg-type]
         return self(F.rms_norm(x, (x.shape[-1],), eps=eps))
 
@@ -198,7 +203,7 @@ class _Projection:
         ``other``."""
         import torch.nn.functional as F
 
-        if self.gemv is not None and mixed.shape[0] <= GEMV_ROWS:
+        if mixed.shape[0] <= self.gemv_rows:
             return self.gemv(self.row_major, mixed, other, prologue="silu_gated")  # type: ignore[arg-type]
         gate, up = mixed.chunk(2, dim=-1)
         return self.add(F.silu(gate) * up, other)

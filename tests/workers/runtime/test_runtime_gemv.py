@@ -169,13 +169,15 @@ def _count_calls(kernel: gemv.Gemv, monkeypatch: pytest.MonkeyPatch) -> list[int
 def test_the_lean_step_multiplies_few_rows_through_it(
     tiny: LoadedModel, kernel: gemv.Gemv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Steps of up to ``GEMV_ROWS`` rows go through the kernel (every projection and the
-    head), wider ones and prefills through oneDNN; the logits agree either way."""
+    """Steps of up to ``GEMV_ROWS`` rows (fp32 here) go through the kernel (every
+    projection and the head), wider ones and prefills through oneDNN; the logits agree
+    either way."""
     step = lean.LlamaStep(tiny.model)  # a fresh step, built with the kernel
     calls = _count_calls(kernel, monkeypatch)
+    most = lean.GEMV_ROWS[str(tiny.dtype)]
     ids = tiny.encode_prompt(tiny.render_prompt("What is 2 + 2?"))
     results = {}
-    for rows in (1, lean.GEMV_ROWS, lean.GEMV_ROWS + 1):
+    for rows in (1, most, most + 1):
         cache = RowCache(tiny.model, rows, len(ids) + 2, dtype=tiny.dtype, device=tiny.device)
         prefilled, _ = step.prefill(ids)
         cache.write_prompt(slice(0, rows), prefilled, 0)
@@ -185,9 +187,9 @@ def test_the_lean_step_multiplies_few_rows_through_it(
             logits = step(cache, torch.full((rows, 1), 7), torch.full((rows, 1), len(ids)), 0, rows)
         results[rows] = (len(calls), logits[0, 0])
     layers = tiny.model.config.num_hidden_layers
-    assert results[1][0] == results[lean.GEMV_ROWS][0] == 4 * layers + 1
-    assert results[lean.GEMV_ROWS + 1][0] == 0
-    torch.testing.assert_close(results[1][1], results[lean.GEMV_ROWS + 1][1], rtol=1e-4, atol=1e-4)
+    assert results[1][0] == results[most][0] == 4 * layers + 1
+    assert results[most + 1][0] == 0
+    torch.testing.assert_close(results[1][1], results[most + 1][1], rtol=1e-4, atol=1e-4)
 
 
 def test_greedy_decoding_through_it_matches_transformers(
