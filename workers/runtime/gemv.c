@@ -49,7 +49,17 @@ static inline __m512 load_bf16(const uint16_t* p) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
 }
 
-int stratlab_gemv_version(void) { return 2; }
+int stratlab_gemv_version(void) { return 3; }
+
+/* 1 when bfloat16 products use the AVX-512 BF16 pair instruction (much faster from 2
+   rows on), 0 when they widen to float32 first. */
+int stratlab_gemv_bf16_pairs(void) {
+#ifdef __AVX512BF16__
+    return 1;
+#else
+    return 0;
+#endif
+}
 
 /* What happens to the input rows before the product (the "prologue"). */
 enum { AS_IS = 0, RMS_NORMED = 1, SILU_GATED = 2 };
@@ -91,6 +101,34 @@ static int gemv(const void* W, const void* X, void* Y, const void* A, int64_t O,
     float* xf = malloc(sizeof(float) * (size_t)(M * I));
     if (xf == NULL) return -1;
     for (int64_t m = 0; m < M; m++) prologue(X, bf16, m, I, mode, eps, xf + m * I);
+#ifdef __AVX512BF16__
+    /* bfloat16 pairs multiplied and summed into float32 by one instruction (products of
+       two bf16 values are exact in float32): half the instructions of widening first. */
+    if (bf16) {
+        uint16_t* xb = malloc(sizeof(uint16_t) * (size_t)(M * I));
+        if (xb == NULL) { free(xf); return -1; }
+        for (int64_t k = 0; k < M * I; k++) xb[k] = f32_to_bf16(xf[k]); /* exact: bf16 values */
+        #pragma omp parallel for schedule(static)
+        for (int64_t o = 0; o < O; o++) {
+            const uint16_t* w = (const uint16_t*)W + o * I;
+            for (int64_t m = 0; m < M; m++) {
+                const uint16_t* x = xb + m * I;
+                __m512 acc = _mm512_setzero_ps();
+                int64_t i = 0;
+                for (; i + 32 <= I; i += 32)
+                    acc = _mm512_dpbf16_ps(acc, (__m512bh)_mm512_loadu_si512(w + i),
+                                           (__m512bh)_mm512_loadu_si512(x + i));
+                float s = _mm512_reduce_add_ps(acc);
+                for (; i < I; i++) s += bf16_to_f32(w[i]) * xf[m * I + i];
+                const uint16_t* a = (const uint16_t*)A;
+                ((uint16_t*)Y)[m * O + o] = f32_to_bf16(a ? s + bf16_to_f32(a[m * O + o]) : s);
+            }
+        }
+        free(xb);
+        free(xf);
+        return 0;
+    }
+#endif
     #pragma omp parallel for schedule(static)
     for (int64_t o = 0; o < O; o++) {
         for (int64_t m = 0; m < M; m++) {

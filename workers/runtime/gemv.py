@@ -135,7 +135,10 @@ class Gemv:
                 ctypes.c_float,
             ]
             function.restype = ctypes.c_int
+        library.stratlab_gemv_bf16_pairs.restype = ctypes.c_int
         self.path = path
+        #: Whether bf16 products use AVX-512 BF16's pair instruction (``gemv.c``).
+        self.bf16_pairs = bool(library.stratlab_gemv_bf16_pairs())
         self._f32 = library.stratlab_gemv_f32
         self._bf16 = library.stratlab_gemv_bf16
 

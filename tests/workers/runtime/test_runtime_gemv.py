@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,16 @@ def test_the_kernel_directory_follows_the_environment(monkeypatch: pytest.Monkey
     monkeypatch.setenv("XDG_CACHE_HOME", "/cache")
     assert gemv.kernel_dir() == Path("/cache/stratlab/kernels")
     assert os.path.basename(gemv.SOURCE) == "gemv.c" and gemv.SOURCE.exists()
+
+
+def test_bfloat16_steps_use_it_up_to_the_rows_its_instructions_pay_for(
+    tiny: LoadedModel, kernel: gemv.Gemv
+) -> None:
+    """With AVX-512 BF16 pair products a bf16 step uses the kernel up to 5 rows; when
+    bf16 has to be widened first, up to 2."""
+    model = copy.deepcopy(tiny.model).to(torch.bfloat16)
+    step = lean.LlamaStep(model)
+    expected = lean.GEMV_ROWS["torch.bfloat16"] if kernel.bf16_pairs else 2
+    assert {p.gemv_rows for layer in step.layers for p in layer} == {expected}
+    assert step.head.gemv_rows == expected
+    assert kernel.bf16_pairs == ("avx512_bf16" in Path("/proc/cpuinfo").read_text().split())
