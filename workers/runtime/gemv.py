@@ -118,6 +118,26 @@ def build(directory: Path | None = None) -> Path:
     return target
 
 
+class StepShape(ctypes.Structure):
+    """``gemv.c``'s ``StepShape``: a Llama model's sizes and the row cache's strides."""
+
+    _fields_ = [
+        ("layers", ctypes.c_int64),
+        ("hidden", ctypes.c_int64),
+        ("heads", ctypes.c_int64),
+        ("kv_heads", ctypes.c_int64),
+        ("head_dim", ctypes.c_int64),
+        ("intermediate", ctypes.c_int64),
+        ("vocab", ctypes.c_int64),
+        ("eps", ctypes.c_float),
+        ("bf16", ctypes.c_int32),
+        ("cache_layer", ctypes.c_int64),
+        ("cache_row", ctypes.c_int64),
+        ("cache_head", ctypes.c_int64),
+        ("cache_column", ctypes.c_int64),
+    ]
+
+
 #: What ``Gemv.__call__`` does to the input rows before the product (``gemv.c``).
 PROLOGUES = {"as_is": 0, "rms_normed": 1, "silu_gated": 2}
 
@@ -136,6 +156,13 @@ class Gemv:
             ]
             function.restype = ctypes.c_int
         library.stratlab_gemv_bf16_pairs.restype = ctypes.c_int
+        step = library.stratlab_llama_step
+        step.argtypes = [
+            ctypes.POINTER(StepShape), ctypes.POINTER(ctypes.c_void_p), pointer, pointer,
+            pointer, size, pointer, size, size, pointer,
+        ]
+        step.restype = ctypes.c_int
+        self._llama_step = step
         self.path = path
         #: Whether bf16 products use AVX-512 BF16's pair instruction (``gemv.c``).
         self.bf16_pairs = bool(library.stratlab_gemv_bf16_pairs())
@@ -196,6 +223,45 @@ class Gemv:
         if failed:
             raise MemoryError(f"no memory for {rows} input rows of {in_features} floats")
         return result
+
+
+    def llama_step(
+        self,
+        shape: StepShape,
+        weights: ctypes.Array[ctypes.c_void_p],
+        x: torch.Tensor,
+        rotation: torch.Tensor,
+        cache: torch.Tensor,
+        column: int,
+        valid: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Float32 logits ``[rows, vocab]`` of one token per row through every layer.
+
+        ``weights``: each layer's row-major q/k/v, output, gate/up and down projections,
+        then the head (``workers.runtime.lean`` layouts, norms folded in); ``x``: the
+        token embeddings ``[rows, hidden]``; ``rotation``: float32 ``[rows, head_dim]``
+        (cos, sin per rotary pair); ``cache``: the row cache's buffer from the step's
+        first row on (``buffer[:, start:]``), written at ``column``; ``valid``: the rows'
+        ``RowCache.valid`` when any row is left-padded.
+        """
+        import torch
+
+        rows = x.shape[0]
+        if cache.stride(-1) != 1 or not x.is_contiguous() or not rotation.is_contiguous():
+            raise ValueError("the step needs contiguous embeddings, rotations and head dims")
+        logits = torch.empty((rows, shape.vocab), dtype=torch.float32)
+        valid_pointer, valid_row = None, 0
+        if valid is not None:
+            if valid.dtype != torch.bool or valid.stride(-1) != 1:
+                raise ValueError("valid must be a bool tensor with contiguous columns")
+            valid_pointer, valid_row = valid.data_ptr(), valid.stride(0)
+        failed = self._llama_step(
+            ctypes.byref(shape), weights, x.data_ptr(), rotation.data_ptr(), cache.data_ptr(),
+            column, valid_pointer, valid_row, rows, logits.data_ptr(),
+        )
+        if failed:
+            raise MemoryError(f"no memory for a step over {rows} rows")
+        return logits
 
 
 def kernel() -> Gemv | None:

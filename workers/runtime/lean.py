@@ -9,11 +9,13 @@ model (``for_model``):
 
 * q, k and v are one projection, and so are gate and up; RMSNorm's weight is folded
   into the projection that follows it;
-* steps of a few rows (up to 4 in fp32, 5 in bf16) multiply through
-  ``workers.runtime.gemv`` (a streaming AVX-512 dot product per output row, compiled
-  once per machine, with the RMSNorm or SiLU-gating before the projection done inside)
-  where it is built: those steps are bound by how fast the weights are read, and it
-  reads them 1.3x faster;
+* one-token steps of a few rows (up to 4 in fp32, 5 in bf16) run whole in
+  ``workers.runtime.gemv``'s compiled step where it is built (streaming AVX-512 dot
+  products, every norm, rotation, cache write and attention of the 30 layers in one
+  call): those steps are bound by how fast the weights are read, which it does 1.3x
+  faster than oneDNN, and the eager step's ~35 small ops per layer are gone. Other
+  few-token calls (speculative verify steps) multiply projection by projection through
+  the same kernel;
 * otherwise, on CPU, every projection is prepacked for oneDNN (``torch.ops.mkldnn``,
   the kernels inductor uses on CPU), with the residual add fused into the output and down
   projections. Over SmolLM2-135M's projections on a 2-core AVX-512 CPU, packed weights
@@ -43,6 +45,7 @@ This module imports neither Django nor Celery.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import time
 import weakref
@@ -305,6 +308,14 @@ class LlamaStep:
                     )
                 )
             self.head = folded(model.lm_head.weight, inner.norm.weight)
+        projections = [p for layer in self.layers for p in layer] + [self.head]
+        #: One-token steps over at most this many rows run whole in ``gemv.c`` (0: never).
+        self.fused_rows = 0
+        self._kernel = kernel
+        if kernel is not None and all(p.gemv is not None for p in projections):
+            self.fused_rows = self.head.gemv_rows
+            pointers = [p.row_major.data_ptr() for p in projections]  # type: ignore[union-attr]
+            self._weights = (ctypes.c_void_p * len(pointers))(*pointers)
         self.build_seconds = time.perf_counter() - started
         logger.info(
             "lean decode step for %s (%s, %s, %s weights) built in %.2f s",
@@ -365,6 +376,37 @@ class LlamaStep:
         query, keys, values = self._qkv(qkv.normed(x, self.eps), rotation)
         x = out.add(attend(query, keys, values), x)
         return down.gated_add(gate_up.normed(x, self.eps), x)
+
+    def _fused(
+        self,
+        cache: RowCache,
+        ids: torch.Tensor,
+        positions: torch.Tensor,
+        start: int,
+        stop: int,
+    ) -> torch.Tensor:
+        """A one-token step over a few rows run whole by ``gemv.c``'s
+        ``stratlab_llama_step``: the same computation as the eager step, without its
+        ~35 small ops per layer (logits ``[rows, 1, V]``)."""
+        import torch
+        import torch.nn.functional as F
+
+        rows = ids.shape[0]
+        x = F.embedding(ids.reshape(rows), self.embed).contiguous()
+        rotation = self._rotation(positions.reshape(rows, 1).float())
+        rotation = torch.view_as_real(rotation).reshape(rows, self.head_dim).contiguous()
+        buffer = cache.buffer
+        strides = buffer.stride()
+        shape = gemv.StepShape(
+            len(self.layers), self.hidden, self.heads, self.kv_heads, self.head_dim,
+            self.intermediate, self.head.out_features, self.eps,
+            int(self.dtype == torch.bfloat16), *strides[:4],
+        )
+        valid = cache.valid[start:stop] if cache.padded else None
+        logits = self._kernel.llama_step(  # type: ignore[union-attr]
+            shape, self._weights, x, rotation, buffer[:, start:stop], cache.column, valid
+        )
+        return logits.view(rows, 1, -1)
 
     def _explicit_attention(
         self,
@@ -447,6 +489,8 @@ class LlamaStep:
         import torch.nn.functional as F
 
         rows, width = ids.shape
+        if width == 1 and rows <= self.fused_rows:
+            return self._fused(cache, ids, positions, start, stop)
         tokens = rows * width
         heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
         column = cache.column

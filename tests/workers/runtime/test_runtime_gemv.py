@@ -153,44 +153,65 @@ def test_it_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert gemv.kernel() is None
 
 
-def _count_calls(kernel: gemv.Gemv, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    rows: list[int] = []
-    original = gemv.Gemv.__call__
+def _count_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
+    """Rows of every projection and every whole step the kernel runs."""
+    calls: dict[str, list[int]] = {"projection": [], "step": []}
+    projection, step = gemv.Gemv.__call__, gemv.Gemv.llama_step
 
     def counting(
         self: gemv.Gemv, weight: Any, x: torch.Tensor, other: Any = None, **options: Any
     ) -> Any:
-        rows.append(x.shape[0])
-        return original(self, weight, x, other, **options)
+        calls["projection"].append(x.shape[0])
+        return projection(self, weight, x, other, **options)
+
+    def counting_steps(
+        self: gemv.Gemv, shape: Any, weights: Any, x: torch.Tensor, *rest: Any
+    ) -> Any:
+        calls["step"].append(x.shape[0])
+        return step(self, shape, weights, x, *rest)
 
     monkeypatch.setattr(gemv.Gemv, "__call__", counting)
-    return rows
+    monkeypatch.setattr(gemv.Gemv, "llama_step", counting_steps)
+    return calls
 
 
-def test_the_lean_step_multiplies_few_rows_through_it(
+def _one_token_logits(
+    step: lean.LlamaStep, loaded: LoadedModel, ids: list[int], rows: int
+) -> torch.Tensor:
+    cache = RowCache(loaded.model, rows, len(ids) + 2, dtype=loaded.dtype, device=loaded.device)
+    prefilled, _ = step.prefill(ids)
+    cache.write_prompt(slice(0, rows), prefilled, 0)
+    cache.column = len(ids)
+    with torch.inference_mode():
+        logits = step(cache, torch.full((rows, 1), 7), torch.full((rows, 1), len(ids)), 0, rows)
+    # The new keys and values are in the cache too.
+    assert cache.buffer[:, :rows, :, len(ids)].abs().sum() > 0
+    return logits
+
+
+def test_the_lean_step_runs_few_row_steps_whole_in_it(
     tiny: LoadedModel, kernel: gemv.Gemv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Steps of up to ``GEMV_ROWS`` rows (fp32 here) go through the kernel (every
-    projection and the head), wider ones and prefills through oneDNN; the logits agree
-    either way."""
+    """One-token steps of up to ``GEMV_ROWS`` rows (fp32 here) run whole in the kernel,
+    wider ones through oneDNN; the logits are the eager step's either way."""
     step = lean.LlamaStep(tiny.model)  # a fresh step, built with the kernel
-    calls = _count_calls(kernel, monkeypatch)
     most = lean.GEMV_ROWS[str(tiny.dtype)]
+    assert step.fused_rows == most
+    calls = _count_calls(monkeypatch)
     ids = tiny.encode_prompt(tiny.render_prompt("What is 2 + 2?"))
-    results = {}
     for rows in (1, most, most + 1):
-        cache = RowCache(tiny.model, rows, len(ids) + 2, dtype=tiny.dtype, device=tiny.device)
-        prefilled, _ = step.prefill(ids)
-        cache.write_prompt(slice(0, rows), prefilled, 0)
-        cache.column = len(ids)
-        calls.clear()
-        with torch.inference_mode():
-            logits = step(cache, torch.full((rows, 1), 7), torch.full((rows, 1), len(ids)), 0, rows)
-        results[rows] = (len(calls), logits[0, 0])
-    layers = tiny.model.config.num_hidden_layers
-    assert results[1][0] == results[most][0] == 4 * layers + 1
-    assert results[most + 1][0] == 0
-    torch.testing.assert_close(results[1][1], results[most + 1][1], rtol=1e-4, atol=1e-4)
+        calls["step"].clear()
+        fused = _one_token_logits(step, tiny, ids, rows)
+        assert calls["step"] == ([rows] if rows <= most else [])
+        monkeypatch.setattr(step, "fused_rows", 0)
+        calls["projection"].clear()
+        eager = _one_token_logits(step, tiny, ids, rows)
+        monkeypatch.setattr(step, "fused_rows", most)
+        # Eager few-row projections go through the kernel one by one (and the prefill's
+        # head, over the prompt's last position, in every case).
+        projections = 4 * len(step.layers) + 1 if rows <= most else 0
+        assert calls["projection"] == [1] + [rows] * projections
+        torch.testing.assert_close(fused, eager, rtol=1e-4, atol=1e-4)
 
 
 def test_greedy_decoding_through_it_matches_transformers(

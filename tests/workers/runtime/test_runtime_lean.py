@@ -76,23 +76,32 @@ def test_its_prefill_matches_transformers_logits(tiny: LoadedModel, text: str) -
     assert prefilled.layers[0].keys.shape == (1, 2, len(ids), 16)
 
 
-def _attention_kind(monkeypatch: pytest.MonkeyPatch, explicit: bool) -> None:
-    """Every one-token step attends explicitly (or every one through SDPA)."""
-    rows = 1 if explicit else 10**9
+def _attention_kind(monkeypatch: pytest.MonkeyPatch, step: lean.LlamaStep, kind: str) -> None:
+    """One-token steps run whole in the compiled kernel (``fused``, where it is built), or
+    eagerly with explicit attention (``explicit``) or PyTorch's fused kernel (``sdpa``)."""
+    if kind == "fused":
+        if step.fused_rows == 0:
+            pytest.skip("the compiled step is not built on this machine")
+        return
+    monkeypatch.setattr(step, "fused_rows", 0)
+    rows = 1 if kind == "explicit" else 10**9
     monkeypatch.setattr(lean, "EXPLICIT_ROWS_FP32", rows)
     monkeypatch.setattr(lean, "EXPLICIT_ROWS_HALF", rows)
 
 
-@pytest.mark.parametrize("explicit", [True, False], ids=["explicit", "sdpa"])
+ATTENTION_KINDS = ["fused", "explicit", "sdpa"]
+
+
+@pytest.mark.parametrize("kind", ATTENTION_KINDS)
 def test_its_steps_match_transformers_for_padded_rows_and_several_tokens(
-    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch, explicit: bool
+    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     """Rows of different prompt lengths (left-padded), then a 3-token step per row: each
     row's logits are those of transformers on its own sequence, whichever attention the
     one-token step takes."""
-    _attention_kind(monkeypatch, explicit)
     step = lean.for_model(tiny)
     assert step is not None
+    _attention_kind(monkeypatch, step, kind)
     prompts = [tiny.encode_prompt(tiny.render_prompt(t)) for t in PROMPTS]
     width = max(len(p) for p in prompts)
     cache = RowCache(tiny.model, len(prompts), width + 8, dtype=tiny.dtype, device=tiny.device)
@@ -196,18 +205,18 @@ def test_the_attention_kind_follows_rows_and_dtype() -> None:
     assert lean.explicit_attention(lean.EXPLICIT_ROWS_FP32, torch.float32)
 
 
-@pytest.mark.parametrize("explicit", [True, False], ids=["explicit", "sdpa"])
+@pytest.mark.parametrize("kind", ATTENTION_KINDS)
 def test_its_bfloat16_steps_over_padded_rows_follow_transformers(
-    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch, explicit: bool
+    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     """Several bf16 rows, left-padded, one token each: every row's logits agree with
     transformers on its own sequence to bf16 precision (a random model's logits are too
     flat for its argmax to survive bf16 rounding)."""
-    _attention_kind(monkeypatch, explicit)
     model = copy.deepcopy(tiny.model).to(torch.bfloat16)
     loaded = dataclasses.replace(tiny, model=model, dtype=torch.bfloat16)
     step = lean.for_model(loaded)
     assert step is not None
+    _attention_kind(monkeypatch, step, kind)
     prompts = [loaded.encode_prompt(loaded.render_prompt(t)) for t in PROMPTS]
     width = max(len(p) for p in prompts)
     cache = RowCache(model, len(prompts), width + 2, dtype=loaded.dtype, device=loaded.device)
