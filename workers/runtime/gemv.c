@@ -209,6 +209,39 @@ static inline float load(const void* base, int bf16, int64_t at) {
     return bf16 ? bf16_to_f32(((const uint16_t*)base)[at]) : ((const float*)base)[at];
 }
 
+/* q . v[at, at + D) for a float32 query and a cached key in the cache's dtype. */
+static inline float dot_cached(const float* q, const void* cache, int bf16, int64_t at, int64_t D) {
+    __m512 acc = _mm512_setzero_ps();
+    int64_t d = 0;
+    if (bf16) {
+        const uint16_t* k = (const uint16_t*)cache + at;
+        for (; d + 16 <= D; d += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), load_bf16(k + d), acc);
+    } else {
+        const float* k = (const float*)cache + at;
+        for (; d + 16 <= D; d += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_loadu_ps(k + d), acc);
+    }
+    float s = _mm512_reduce_add_ps(acc);
+    for (; d < D; d++) s += q[d] * load(cache, bf16, at + d);
+    return s;
+}
+
+/* out[0, D) += weight * v[at, at + D) for a cached value in the cache's dtype. */
+static inline void add_cached(float* out, float weight, const void* cache, int bf16, int64_t at,
+                              int64_t D) {
+    __m512 w = _mm512_set1_ps(weight);
+    int64_t d = 0;
+    if (bf16) {
+        const uint16_t* v = (const uint16_t*)cache + at;
+        for (; d + 16 <= D; d += 16)
+            _mm512_storeu_ps(out + d, _mm512_fmadd_ps(w, load_bf16(v + d), _mm512_loadu_ps(out + d)));
+    } else {
+        const float* v = (const float*)cache + at;
+        for (; d + 16 <= D; d += 16)
+            _mm512_storeu_ps(out + d, _mm512_fmadd_ps(w, _mm512_loadu_ps(v + d), _mm512_loadu_ps(out + d)));
+    }
+    for (; d < D; d++) out[d] += weight * load(cache, bf16, at + d);
+}
+
 /* One token per row through every layer; float32 logits [M, vocab].
  *
  * weights: 4 per layer (qkv, out, gate_up, down), then the head; x: the rows' token
@@ -273,10 +306,7 @@ int stratlab_llama_step(const StepShape* shape, const void* const* weights, cons
             float top = -INFINITY;
             for (int64_t c = 0; c < end; c++) {
                 if (valid && c < column && !valid[m * valid_row + c]) { score[c] = -INFINITY; continue; }
-                int64_t at = base + c * shape->cache_column;
-                float dot = 0.f;
-                for (int64_t d = 0; d < D; d++) dot += q[d] * load(keys, bf16, at + d);
-                score[c] = dot * scale;
+                score[c] = dot_cached(q, keys, bf16, base + c * shape->cache_column, D) * scale;
                 if (score[c] > top) top = score[c];
             }
             float total = 0.f;
@@ -289,8 +319,7 @@ int stratlab_llama_step(const StepShape* shape, const void* const* weights, cons
             for (int64_t c = 0; c < end; c++) {
                 float weight = score[c] / total;
                 if (weight == 0.f) continue;
-                int64_t at = base + c * shape->cache_column;
-                for (int64_t d = 0; d < D; d++) out[d] += weight * load(values, bf16, at + d);
+                add_cached(out, weight, values, bf16, base + c * shape->cache_column, D);
             }
             for (int64_t d = 0; d < D; d++) out[d] = round_to(bf16, out[d]);
         }

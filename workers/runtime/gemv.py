@@ -1,12 +1,19 @@
-"""Bandwidth-bound matrix-vector products for one-row decode steps (``gemv.c``).
+"""Few-row decode steps on the CPU, compiled from ``gemv.c``.
 
-A decode step over one row reads every weight once: its speed is the memory bandwidth
-the projections reach. oneDNN's prepacked kernels (``workers.runtime.lean``) are blocked
-for matrices; with one row they read SmolLM2-135M's projections at about 25 GB/s on a
-2-core AVX-512 CPU, where one streaming AVX-512 dot product per output row reaches about
-33 (``bench/generation.py``'s greedy rows measure the step it speeds up). No library
-torch ships exposes such a loop for a plain row-major weight (``torch.mv`` and
-``F.linear`` read it at about 12 GB/s here), so ``gemv.c`` is that loop, about 60 lines.
+A decode step over a few rows reads every weight once: its speed is the memory bandwidth
+the projections reach, plus the dispatch of the eager step's ~35 small ops per layer.
+oneDNN's prepacked kernels (``workers.runtime.lean``) are blocked for matrices; with one
+row they read SmolLM2-135M's projections at about 25 GB/s on a 2-core AVX-512 CPU, where
+one streaming AVX-512 dot product per output row reaches 30-45. No library torch ships
+exposes such a loop for a plain row-major weight (``torch.mv`` and ``F.linear`` read it
+at about 12 GB/s here), and ``torch.compile`` of the small ops measured slower than
+eager (about 20 us of guards per call), so ``gemv.c`` holds:
+
+* ``Gemv.__call__``: one projection, ``f(x) @ W.T (+ other)``, ``f`` nothing, RMSNorm
+  (its weight folded into ``W``) or SiLU(gate) * up;
+* ``Gemv.llama_step``: one token per row through every layer of a Llama-family model in
+  the lean step's layout (norms, projections, rotation, row-cache writes, attention,
+  residuals, head) in one call.
 
 It is compiled once per machine with the system C compiler (``CC``, else ``cc``) at
 ``-O3 -march=native -fopenmp`` into ``STRATLAB_KERNEL_DIR`` (default
@@ -16,8 +23,8 @@ half-written library. Compiling takes about a second. The library uses the proce
 OpenMP runtime (the one torch loaded), so ``torch.set_num_threads`` and the worker's
 thread policy govern it too.
 
-``kernel()`` returns None (and the lean step keeps oneDNN) when there is no compiler,
-the CPU lacks AVX-512 (the source refuses to compile), the build fails, or
+``kernel()`` returns None (and the lean step stays eager, on oneDNN) when there is no
+compiler, the CPU lacks AVX-512 (the source refuses to compile), the build fails, or
 ``STRATLAB_GEMV=0``; the reason is logged once.
 
 This module imports neither Django nor Celery.
