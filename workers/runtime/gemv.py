@@ -228,7 +228,7 @@ class Gemv:
             out_features, in_features, rows, mode, eps,
         )
         if failed:
-            raise MemoryError(f"no memory for {rows} input rows of {in_features} floats")
+            raise torch.OutOfMemoryError(f"cannot allocate memory for {rows} input rows")
         return result
 
 
@@ -267,7 +267,7 @@ class Gemv:
             column, valid_pointer, valid_row, rows, logits.data_ptr(),
         )
         if failed:
-            raise MemoryError(f"no memory for a step over {rows} rows")
+            raise torch.OutOfMemoryError(f"cannot allocate memory for a step over {rows} rows")
         return logits
 
 

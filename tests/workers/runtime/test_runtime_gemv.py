@@ -111,6 +111,16 @@ def test_it_refuses_inputs_that_do_not_fit(kernel: gemv.Gemv) -> None:
     assert not kernel.supports(torch.randn(16, 8).T)  # not row-major
 
 
+def test_a_failed_allocation_in_it_is_an_out_of_memory_error(
+    kernel: gemv.Gemv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The C code returns -1 when it cannot allocate; callers see the error the engine
+    halves its batch on."""
+    monkeypatch.setattr(kernel, "_f32", lambda *args: -1)
+    with pytest.raises(torch.OutOfMemoryError, match="cannot allocate memory"):
+        kernel(torch.randn(8, 16), torch.randn(2, 16))
+
+
 def test_a_build_is_cached_per_machine_and_reused(
     kernel: gemv.Gemv, tmp_path: Path
 ) -> None:

@@ -208,3 +208,36 @@ def test_it_halves_lean_steps_on_out_of_memory(
     _same(samples, expected)
     assert max(rows_seen) == 2
     assert sum(rows_seen) == sum(s.generated_tokens for s in samples) - len(samples)
+
+
+def test_it_halves_compiled_steps_that_run_out_of_memory(
+    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compiled few-row step reports a failed allocation as ``torch.OutOfMemoryError``;
+    the batch halves as for any allocation failure, and the samples are an unconstrained
+    run's."""
+    from workers.runtime import gemv, lean
+
+    step = lean.for_model(tiny)
+    if step is None or step.fused_rows < 4:
+        pytest.skip("the compiled step is not built on this machine")
+    processor = _ends_some_rows_early(tiny)
+    prompt = tiny.render_prompt("Name three colours.")
+    options = {**OPTIONS, "n": 4}
+    expected = generate(tiny, prompt, processor=processor, **options)
+    original = gemv.Gemv.llama_step
+    rows_seen: list[int] = []
+
+    def constrained(
+        kernel: gemv.Gemv, shape: Any, weights: Any, x: torch.Tensor, *rest: Any
+    ) -> Any:
+        if x.shape[0] > 2:
+            raise torch.OutOfMemoryError("cannot allocate memory for a step over 4 rows")
+        rows_seen.append(x.shape[0])
+        return original(kernel, shape, weights, x, *rest)
+
+    monkeypatch.setattr(gemv.Gemv, "llama_step", constrained)
+    samples = generate(tiny, prompt, processor=processor, **options)
+
+    _same(samples, expected)
+    assert rows_seen and max(rows_seen) == 2
