@@ -303,7 +303,8 @@ def decode(loaded: LoadedModel, jobs: list[Job], parts: list[Part], budget: Budg
         except RuntimeError as exc:
             if is_out_of_memory(exc) and len(row_part) > 1:
                 # The caller decodes these samples again in smaller batches; a sample's
-                # tokens do not depend on its batch, so nothing changes but the cost.
+                # tokens do not depend on its batch (up to float rounding), so nothing
+                # changes but the cost.
                 raise CacheTooLarge from exc
             raise
         if on_cpu:

@@ -35,7 +35,8 @@ When a forward step runs out of memory (CUDA OOM, or a CPU allocation failure), 
 step is rerun on halves of the batch (and again, down to one row); the smaller size is
 kept for the rest of the call. Since cache writes go to fixed columns, a rerun step is
 exact. A cache too large to allocate (or to grow) sends the batch's samples back to be
-decoded again in batches half as large; a sample's tokens do not depend on its batch.
+decoded again in batches half as large; a sample's tokens do not depend on its batch
+(up to the float rounding of the logits, which a step's row count may change).
 No sample is lost or repeated.
 
 This module imports neither Django nor Celery.

@@ -20,8 +20,11 @@
  *
  * Values are rounded to bfloat16 wherever the eager bf16 step rounds them (every
  * projection's output, the normed rows, SiLU and its product, the rotated q/k, the
- * attention output, the residual stream); attention scores and softmax are float32,
- * as PyTorch's CPU attention kernel computes them.
+ * attention output, the residual stream). Attention scores, softmax weights and their
+ * sum over the values stay float32 here, where the eager bf16 paths round some of them
+ * to bf16 (PyTorch's CPU kernel the exponentiated scores, transformers' eager
+ * attention the scores and weights): in bf16 a row's logits can differ by a few bf16
+ * steps between a few-row step and a wide one.
  *
  * Built by workers/runtime/gemv.py with the machine's C compiler (-march=native); it
  * refuses to build without AVX-512, and the caller then keeps oneDNN and the eager step.
@@ -257,7 +260,8 @@ int stratlab_llama_step(const StepShape* shape, const void* const* weights, cons
     const int64_t hidden = shape->hidden, H = shape->heads, KV = shape->kv_heads;
     const int64_t D = shape->head_dim, inter = shape->intermediate;
     const int64_t qkv_out = (H + 2 * KV) * D, group = H / KV, end = column + 1;
-    const int64_t widest = inter > hidden ? inter : hidden;
+    int64_t widest = inter > hidden ? inter : hidden;
+    if (H * D > widest) widest = H * D; /* the attention output feeds the output projection */
     const float scale = 1.0f / sqrtf((float)D);
     float* residual = malloc(sizeof(float) * (size_t)(M * hidden));
     float* xf = malloc(sizeof(float) * (size_t)(M * widest));

@@ -95,7 +95,8 @@ def build(directory: Path | None = None) -> Path:
     source = SOURCE.read_bytes()
     try:
         version = subprocess.run(
-            [compiler, "--version"], capture_output=True, text=True, timeout=30, check=False
+            [compiler, "--version"], capture_output=True, text=True, errors="replace",
+            timeout=30, check=False,
         ).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         raise RuntimeError(f"{compiler} does not run: {exc}") from exc
@@ -111,10 +112,13 @@ def build(directory: Path | None = None) -> Path:
     handle, temporary = tempfile.mkstemp(prefix=".gemv-", suffix=".so", dir=directory)
     os.close(handle)
     try:
-        done = subprocess.run(
-            [compiler, *FLAGS, str(SOURCE), "-o", temporary, "-lm"],
-            capture_output=True, text=True, timeout=300, check=False,
-        )
+        try:
+            done = subprocess.run(
+                [compiler, *FLAGS, str(SOURCE), "-o", temporary, "-lm"],
+                capture_output=True, text=True, errors="replace", timeout=300, check=False,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise RuntimeError(f"{compiler} did not finish: {exc}") from exc
         if done.returncode != 0:
             message = (done.stderr or done.stdout).strip().splitlines()
             raise RuntimeError(f"{compiler} failed: {' / '.join(message[:3])}")
@@ -256,6 +260,11 @@ class Gemv:
         rows = x.shape[0]
         if cache.stride(-1) != 1 or not x.is_contiguous() or not rotation.is_contiguous():
             raise ValueError("the step needs contiguous embeddings, rotations and head dims")
+        if cache.dtype != x.dtype or cache.shape[1] != rows or not 0 <= column < cache.shape[3]:
+            raise ValueError(
+                f"cache {tuple(cache.shape)} {cache.dtype} cannot take column {column} of "
+                f"{rows} rows of {x.dtype}"
+            )
         logits = torch.empty((rows, shape.vocab), dtype=torch.float32)
         valid_pointer, valid_row = None, 0
         if valid is not None:

@@ -253,3 +253,56 @@ def test_bfloat16_steps_use_it_up_to_the_rows_its_instructions_pay_for(
     assert {p.gemv_rows for layer in step.layers for p in layer} == {expected}
     assert step.head.gemv_rows == expected
     assert kernel.bf16_pairs == ("avx512_bf16" in Path("/proc/cpuinfo").read_text().split())
+
+
+def test_a_compiler_that_hangs_is_a_build_failure(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import subprocess
+
+    real_run = subprocess.run
+
+    def hanging(command: list[str], **options: Any) -> Any:
+        if "--version" in command:
+            return real_run(command, **options)
+        raise subprocess.TimeoutExpired(command, options.get("timeout", 0))
+
+    monkeypatch.setattr(gemv.subprocess, "run", hanging)
+    with pytest.raises(RuntimeError, match="did not finish"):
+        gemv.build(tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_the_whole_step_serves_attention_wider_than_the_layers(
+    kernel: gemv.Gemv, dtype: torch.dtype
+) -> None:
+    """A Llama whose heads x head_dim (256) exceed both its hidden (64) and intermediate
+    (96) sizes: the compiled step's buffers hold the attention output, and its logits and
+    cache writes are the eager step's."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(3)
+    config = LlamaConfig(
+        vocab_size=300, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+        num_attention_heads=8, num_key_value_heads=2, head_dim=32, max_position_embeddings=64,
+    )
+    model = LlamaForCausalLM(config).eval().to(dtype)
+    step = lean.LlamaStep(model)
+    assert step.fused_rows >= 2
+    results = []
+    for fused in (True, False):
+        cache = RowCache(model, 2, 12, dtype=dtype, device=torch.device("cpu"))
+        for row, ids in enumerate(([5, 6, 7, 8], [9, 10, 11])):
+            prefilled, _ = step.prefill(ids)
+            cache.write_prompt(slice(row, row + 1), prefilled, 4 - len(ids))
+        cache.column = 4
+        if not fused:
+            step.fused_rows = 0
+        with torch.inference_mode():
+            logits = step(cache, torch.tensor([[12], [13]]), torch.tensor([[4], [3]]), 0, 2)
+        results.append((logits.float(), cache.buffer[:, :, :, 4].float()))
+    (fused_logits, fused_cache), (eager_logits, eager_cache) = results
+    tolerance = 1e-4 if dtype == torch.float32 else 0.05 * float(eager_logits.abs().max())
+    torch.testing.assert_close(fused_logits, eager_logits, rtol=0, atol=tolerance)
+    torch.testing.assert_close(fused_cache, eager_cache, rtol=0, atol=tolerance)
