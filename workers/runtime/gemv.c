@@ -142,12 +142,17 @@ static void project(const void* W, int bf16, const float* xf, const uint16_t* xb
     }
 }
 
-/* Inputs of a product: the prologue of M rows of X into xf, and xf as bf16 into xb. */
+/* Inputs of a product: the prologue of M rows of X into xf, and xf as bf16 into xb
+   (read only by the pair products, so only filled where they are built). */
 static void inputs(const float* X, int bf16, int64_t M, int64_t I, int mode, float eps,
                    float* xf, uint16_t* xb) {
     for (int64_t m = 0; m < M; m++) prologue(X, bf16, m, I, mode, eps, xf + m * I);
+#ifdef __AVX512BF16__
     if (bf16)
         for (int64_t k = 0; k < M * I; k++) xb[k] = f32_to_bf16(xf[k]); /* exact: bf16 values */
+#else
+    (void)xb;
+#endif
 }
 
 static void widen(const void* X, int bf16, int64_t n, float* out) {

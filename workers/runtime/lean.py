@@ -197,7 +197,6 @@ class _Projection:
             return torch.ops.mkldnn._linear_pointwise.binary(x, other, self.weight, None, "add")
         return other + F.linear(x, self.weight)
 
-
     def normed(self, x: torch.Tensor, eps: float) -> torch.Tensor:
         """The projection of ``x`` RMS-normalised (RMSNorm whose weight is folded into
         this projection): over its root mean square in float32, cast back to ``x``'s
