@@ -61,7 +61,7 @@ static inline __m512 load_bf16(const uint16_t* p) {
 }
 
 
-int stratlab_gemv_version(void) { return 4; }
+int stratlab_gemv_version(void) { return 5; }
 
 /* 1 when bfloat16 products use the AVX-512 BF16 pair instruction (much faster from 2
    rows on), 0 when they widen to float32 first. */
@@ -80,6 +80,39 @@ enum { AS_IS = 0, RMS_NORMED = 1, SILU_GATED = 2 };
 
 static inline float silu(float g) { return g / (1.0f + expf(-g)); }
 
+/* e^x for 16 floats, within 2 ulp of expf: x = k ln2 + r with |r| <= ln2 / 2 (ln2 in
+ * two parts), e^r by Cephes' expf polynomial, times 2^k by scalef (which gives inf, 0 or
+ * a subnormal at the ends). x is first clamped to [-104, 89], beyond which expf is 0 or
+ * inf; a NaN stays NaN. */
+static inline __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, k);
+}
+
+/* xf[0, I) = silu(g) * u for g = gate[0, I), u = up[0, I), each product rounded as the
+ * eager bf16 ops round it (silu(g), then the product) when bf16. */
+static void silu_gated(const float* gate, const float* up, int64_t I, int bf16, float* xf) {
+    int64_t i = 0;
+    for (; i + 16 <= I; i += 16) {
+        __m512 g = _mm512_loadu_ps(gate + i);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), g));
+        _mm512_storeu_ps(xf + i, _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)));
+    }
+    for (; i < I; i++) xf[i] = silu(gate[i]);
+    for (i = 0; i < I; i++) xf[i] = round_to(bf16, round_to(bf16, xf[i]) * up[i]);
+}
+
 /* Row m of a product's input into xf[0, I), from float32 rows X:
  *   AS_IS       X is [M, I]: the row itself;
  *   RMS_NORMED  X is [M, I]: the row over its root mean square (mean of squares + eps),
@@ -97,7 +130,7 @@ static void prologue(const float* X, int bf16, int64_t m, int64_t I, int mode, f
         float scale = 1.0f / sqrtf(squares / (float)I + eps);
         for (int64_t i = 0; i < I; i++) xf[i] = round_to(bf16, x[i] * scale);
     } else if (mode == SILU_GATED) {
-        for (int64_t i = 0; i < I; i++) xf[i] = round_to(bf16, round_to(bf16, silu(x[i])) * x[I + i]);
+        silu_gated(x, x + I, I, bf16, xf);
     } else {
         memcpy(xf, x, sizeof(float) * (size_t)I);
     }

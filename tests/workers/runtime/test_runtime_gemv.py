@@ -100,6 +100,27 @@ def test_its_prologues_are_the_eager_ops_before_a_projection(
         kernel(weight, x, prologue="silu_gated")  # gate and up: twice the inputs
 
 
+def test_its_silu_is_within_float_rounding_of_torch_over_the_whole_range(
+    kernel: gemv.Gemv,
+) -> None:
+    """The SiLU before the down projection takes e^x sixteen floats at a time: through an
+    identity weight its values are torch's to a few float32 roundings, from gates whose
+    e^-g overflows to ones whose e^-g underflows, the vector body and the scalar tail."""
+    width = 1000 + 7
+    gate = torch.cat([
+        torch.linspace(-110.0, 110.0, 1000),
+        torch.tensor([-88.8, -88.7, 87.3, 103.9, 0.0, -0.0, 1e-30]),
+    ])
+    mixed = torch.cat([gate, torch.ones(width)]).unsqueeze(0)
+
+    got = kernel(torch.eye(width), mixed, prologue="silu_gated")
+
+    # Where e^-g overflows float32 (g < -88.7) both give 0 or a subnormal.
+    expected = torch.nn.functional.silu(gate).unsqueeze(0)
+    torch.testing.assert_close(got, expected, rtol=4e-7, atol=1e-36)
+    assert torch.isfinite(got).all()
+
+
 def test_it_refuses_inputs_that_do_not_fit(kernel: gemv.Gemv) -> None:
     weight = torch.randn(8, 16)
     with pytest.raises(ValueError, match="does not fit"):
