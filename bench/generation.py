@@ -26,7 +26,10 @@ template applied), same model (the packaged SmolLM2-135M-Instruct from
 
 Generators of one configuration take strict turns in the same process (run r goes
 engine, vllm, ... and run r + 1 the other way round), so a slow spell of a shared
-machine hits both sides; rows are medians over ``--runs`` rounds (default 3). Tokens/s
+machine hits both sides; rows are medians over ``--runs`` rounds (default 3). Every
+round starts with empty prefix caches on both sides (the engine's store of earlier
+prompts, ``workers.runtime.prefixes``, and vLLM's, which it keeps by default): prompts
+of one round share their chat template's start, not the previous rounds' prompts. Tokens/s
 counts real tokens only: per sequence, up to and including the first end-of-sequence
 token. tok/CPU-s divides them by the CPU time of the generating process (all its
 threads; vLLM's child reports its own). Peak memory is the peak process RSS (psutil,
@@ -81,7 +84,7 @@ sys.path.insert(0, str(ROOT))
 from strategies.data.arithmetic import ArithmeticConfig, generate_arithmetic  # noqa: E402
 from strategies.sampling import DecodingConfig, build_processor  # noqa: E402
 from strategies.types import Candidate  # noqa: E402
-from workers.runtime import engine  # noqa: E402
+from workers.runtime import engine, lean  # noqa: E402
 from workers.runtime.models import LoadedModel, ensure_converted, get_model, resolve_spec  # noqa: E402
 from workers.runtime.speculative import MAX_NGRAM, MIN_NGRAM, greedy_speculative  # noqa: E402
 
@@ -258,6 +261,15 @@ class Measured:
     cpu_seconds: float
 
 
+def forget_prompts() -> None:
+    """Empty every lean step's store of earlier prompts (``workers.runtime.prefixes``):
+    each round starts as a first call with these prompts would, both sides alike
+    (vLLM's runner resets its prefix cache before each request)."""
+    for step in list(lean._STEPS.values()):
+        if step is not None:
+            step.prefixes.clear()
+
+
 def measure_interleaved(runners: dict[str, Runner], runs: int) -> dict[str, dict[str, float]]:
     """Median tokens/s, tokens per CPU-second, seconds and peak RSS delta of each runner
     over ``runs`` rounds.
@@ -273,6 +285,7 @@ def measure_interleaved(runners: dict[str, Runner], runs: int) -> dict[str, dict
     names = list(runners)
     for round_index in range(runs):
         for name in names if round_index % 2 == 0 else names[::-1]:
+            forget_prompts()
             with PeakRSS() as rss:
                 cpu_started = time.process_time()
                 started = time.perf_counter()

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from workers.runtime import threads
-from workers.runtime.forward import forward_rows, prefill, sliding_window
+from workers.runtime.forward import forget_prompts, forward_rows, prefill, sliding_window
 from workers.runtime.kv_cache import RowCache, layer_tensors
 from workers.runtime.sampler import choose_tokens, step_uniforms, token_logprobs
 from workers.runtime.truncation import Truncation
@@ -204,8 +204,11 @@ def forward_step(
 
 
 def release_memory(loaded: LoadedModel) -> None:
+    """After an allocation failure: the prompts kept for reuse go first (the batch's
+    memory matters more), then CUDA's cached blocks."""
     import torch
 
+    forget_prompts(loaded)
     if loaded.device.type == "cuda":
         torch.cuda.empty_cache()
 

@@ -29,6 +29,10 @@ model (``for_model``):
   attention does, since the fused CPU kernel is several times slower there
   (``explicit_attention``).
 
+A prefill whose prompt begins as one run before on this step did takes that start's
+keys and values from ``self.prefixes`` (``workers.runtime.prefixes``) and runs only the
+rest, its queries masked to see the columns up to their own.
+
 Only a model this module recognises takes this path (``for_model`` returns None
 otherwise, and the engine runs the model itself): ``LlamaForCausalLM`` with SiLU, no
 biases, default rotary embeddings and one attention kind. Its logits are transformers'
@@ -52,6 +56,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from workers.runtime import gemv
+from workers.runtime.prefixes import PrefixStore
 
 if TYPE_CHECKING:
     import torch
@@ -315,6 +320,8 @@ class LlamaStep:
             self.fused_rows = self.head.gemv_rows
             pointers = [p.row_major.data_ptr() for p in projections]  # type: ignore[union-attr]
             self._weights = (ctypes.c_void_p * len(pointers))(*pointers)
+        #: Earlier prompts' keys and values, for prompts that begin the same way.
+        self.prefixes = PrefixStore()
         self.build_seconds = time.perf_counter() - started
         logger.info(
             "lean decode step for %s (%s, %s, %s weights) built in %.2f s",
@@ -437,26 +444,45 @@ class LlamaStep:
     def prefill(self, prompt_ids: list[int]) -> tuple[_Prefilled, torch.Tensor]:
         """Run a prompt (batch 1, causal): its keys/values per layer and last logits.
 
-        The keys/values come in the layout ``RowCache.write_prompt`` copies from.
+        The keys/values come in the layout ``RowCache.write_prompt`` copies from. Where
+        the prompt begins as one in ``self.prefixes`` did, that start's keys and values
+        are taken from it and only the rest of the prompt runs.
         """
         import torch
         import torch.nn.functional as F
 
-        tokens = len(prompt_ids)
-        ids = torch.tensor(prompt_ids, dtype=torch.long, device=self.device)
-        positions = torch.arange(tokens, device=self.device, dtype=torch.float32)
+        store = self.prefixes if self.prefixes.limit else None
+        kept = store.whole(prompt_ids) if store is not None else None
+        if kept is not None:
+            return _Prefilled([_Layer(k, v) for k, v in kept.layers]), kept.logits.clone()
+        reused, past = store.longest(prompt_ids) if store is not None else (0, None)
+        tokens = len(prompt_ids) - reused
+        ids = torch.tensor(prompt_ids[reused:], dtype=torch.long, device=self.device)
+        positions = torch.arange(reused, len(prompt_ids), device=self.device, dtype=torch.float32)
         rotation = self._rotation(positions.unsqueeze(-1))
+        # Query i (position reused + i) sees the columns up to its own.
+        mask = None
+        if past is not None:
+            mask = torch.ones(tokens, len(prompt_ids), dtype=torch.bool, device=self.device)
+            mask = mask.tril(diagonal=reused)
         layers: list[_Layer] = []
 
         def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> Any:
             keys = keys.transpose(0, 1).unsqueeze(0)  # [1, KV, T, D]
             values = values.transpose(0, 1).unsqueeze(0)
+            if past is None:
+                keys, values = keys.contiguous(), values.contiguous()
+            else:
+                earlier_keys, earlier_values = past[len(layers)]
+                keys = torch.cat([earlier_keys[:, :, :reused], keys], dim=2)
+                values = torch.cat([earlier_values[:, :, :reused], values], dim=2)
             layers.append(_Layer(keys, values))
             attended = F.scaled_dot_product_attention(
                 query.transpose(0, 1).unsqueeze(0),
                 keys,
                 values,
-                is_causal=True,
+                attn_mask=mask,
+                is_causal=mask is None,
                 scale=self.head_dim**-0.5,
                 enable_gqa=self.kv_heads != self.heads,
             )
@@ -467,6 +493,9 @@ class LlamaStep:
             x = self._layer(x, layer, rotation, attend)
         last = x[-1:]
         logits = self.head.normed(last, self.eps).float()
+        if store is not None:
+            store.add(prompt_ids, [(layer.keys, layer.values) for layer in layers], logits)
+            logits = logits.clone()
         return _Prefilled(layers), logits
 
     def __call__(

@@ -203,11 +203,15 @@ def test_it_halves_lean_steps_on_out_of_memory(
         return original(step, cache, ids, *args)
 
     monkeypatch.setattr(lean.LlamaStep, "__call__", constrained)
+    store = lean.for_model(tiny).prefixes  # type: ignore[union-attr]
+    assert len(store) > 0  # the prompt, kept by the run above
     samples = generate(tiny, prompt, processor=processor, **OPTIONS)
 
     _same(samples, expected)
     assert max(rows_seen) == 2
     assert sum(rows_seen) == sum(s.generated_tokens for s in samples) - len(samples)
+    # The kept prompts went first, to give the batch their memory.
+    assert len(store) == 0
 
 
 def test_it_halves_compiled_steps_that_run_out_of_memory(
