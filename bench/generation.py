@@ -261,15 +261,6 @@ class Measured:
     cpu_seconds: float
 
 
-def forget_prompts() -> None:
-    """Empty every lean step's store of earlier prompts (``workers.runtime.prefixes``):
-    each round starts as a first call with these prompts would, both sides alike
-    (vLLM's runner resets its prefix cache before each request)."""
-    for step in list(lean._STEPS.values()):
-        if step is not None:
-            step.prefixes.clear()
-
-
 def measure_interleaved(runners: dict[str, Runner], runs: int) -> dict[str, dict[str, float]]:
     """Median tokens/s, tokens per CPU-second, seconds and peak RSS delta of each runner
     over ``runs`` rounds.
@@ -285,7 +276,9 @@ def measure_interleaved(runners: dict[str, Runner], runs: int) -> dict[str, dict
     names = list(runners)
     for round_index in range(runs):
         for name in names if round_index % 2 == 0 else names[::-1]:
-            forget_prompts()
+            # Each round starts as a first call with these prompts would, both sides
+            # alike (vLLM's runner resets its prefix cache before each request).
+            lean.forget_prompts()
             with PeakRSS() as rss:
                 cpu_started = time.process_time()
                 started = time.perf_counter()
@@ -377,13 +370,15 @@ class VllmEngine:
 
     def generate(
         self, prompts: list[list[int]], n: int, max_new: int, eos: list[int],
-        temperature: float = TEMPERATURE,
+        temperature: float = TEMPERATURE, one_call: bool = True,
     ) -> Measured:
+        """All prompts in one ``LLM.generate`` call (``one_call``), else one call per
+        prompt; either way one request, which starts with an empty prefix cache."""
         assert self.process.stdin is not None
         request = {
             "prompts": prompts, "n": n, "max_tokens": max_new, "temperature": temperature,
             "top_p": TOP_P if temperature > 0 else 1.0, "stop_token_ids": eos,
-            "one_call": True,
+            "one_call": one_call,
         }
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
@@ -391,13 +386,10 @@ class VllmEngine:
         return Measured(reply["tokens"], reply["seconds"], reply["cpu_seconds"])
 
     def greedy_alone(self, prompts: list[list[int]], max_new: int, eos: list[int]) -> Measured:
-        """Greedy decoding of each prompt in a call of its own (one row per step)."""
-        parts = [self.generate([p], 1, max_new, eos, 0.0) for p in prompts]
-        return Measured(
-            sum(m.tokens for m in parts),
-            sum(m.seconds for m in parts),
-            sum(m.cpu_seconds for m in parts),
-        )
+        """Greedy decoding of each prompt in a call of its own (one row per step), in
+        one request: the prompts after the first find the first's start in vLLM's
+        prefix cache, as they find it in the engine's store."""
+        return self.generate(prompts, 1, max_new, eos, 0.0, one_call=False)
 
     def close(self) -> None:
         if self.process.stdin is not None:

@@ -52,8 +52,9 @@ def main() -> None:
             ignore_eos=False,
         )
         prompts = [TokensPrompt(prompt_token_ids=ids) for ids in request["prompts"]]
-        # Each request starts with an empty prefix cache, as the engine's rounds do:
-        # prompts share within a request what they share, not earlier rounds' prompts.
+        # Each request (one round of the benchmark) starts with an empty prefix cache, as
+        # the engine's rounds do: prompts share within a round what they share, not
+        # earlier rounds' prompts.
         llm.reset_prefix_cache()
         cpu_started = time.process_time()
         started = time.perf_counter()

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from workers.runtime import threads
-from workers.runtime.forward import forget_prompts, forward_rows, prefill, sliding_window
+from workers.runtime import lean, threads
+from workers.runtime.forward import forward_rows, prefill, sliding_window
 from workers.runtime.kv_cache import RowCache, layer_tensors
 from workers.runtime.sampler import choose_tokens, step_uniforms, token_logprobs
 from workers.runtime.truncation import Truncation
@@ -188,7 +188,16 @@ def forward_step(
                 loaded, cache, ids[start:stop], positions[start:stop], start, stop, window
             )
         except RuntimeError as exc:
-            if not is_out_of_memory(exc) or stop - start == 1:
+            if not is_out_of_memory(exc):
+                raise
+            if release_memory(loaded):
+                logger.warning(
+                    "out of memory decoding %d rows; dropped the prompts kept for reuse, "
+                    "trying again",
+                    stop - start,
+                )
+                continue
+            if stop - start == 1:
                 raise
             budget.rows = max(1, (stop - start) // 2)
             logger.warning(
@@ -196,21 +205,22 @@ def forward_step(
                 stop - start,
                 budget.rows,
             )
-            release_memory(loaded)
             continue
         chunks.append(logits[:, -1, :])
         start = stop
     return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
 
 
-def release_memory(loaded: LoadedModel) -> None:
-    """After an allocation failure: the prompts kept for reuse go first (the batch's
-    memory matters more), then CUDA's cached blocks."""
+def release_memory(loaded: LoadedModel) -> bool:
+    """After an allocation failure: the prompts every lean step keeps for reuse go (the
+    batch's memory matters more), and CUDA's cached blocks. Whether kept prompts were
+    dropped (then the same work may fit without halving)."""
     import torch
 
-    forget_prompts(loaded)
+    freed = lean.forget_prompts()
     if loaded.device.type == "cuda":
         torch.cuda.empty_cache()
+    return freed > 0
 
 
 def plan(parts: list[Part], max_rows: int) -> list[list[Part]]:

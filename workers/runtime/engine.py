@@ -34,11 +34,14 @@ Greedy requests decode one row (the ``n`` candidates are identical). With
 pass and only the model's own argmax tokens are kept.
 
 When a forward step runs out of memory (CUDA OOM, or a CPU allocation failure), the
-step is rerun on halves of the batch (and again, down to one row); the smaller size is
-kept for the rest of the call. Since cache writes go to fixed columns, a rerun step is
-exact. A cache too large to allocate (or to grow) sends the batch's samples back to be
-decoded again in batches half as large; a sample's tokens do not depend on its batch
-(up to the float rounding of the logits, which a step's row count may change).
+prompts kept for reuse (``workers.runtime.prefixes``) are dropped and, if there were
+any, the step runs again at its size; otherwise it is rerun on halves of the batch (and
+again, down to one row), and the smaller size is kept for the rest of the call. Since
+cache writes go to fixed columns, a rerun step is exact. A cache too large to allocate
+(or to grow) likewise drops the kept prompts and tries the batch once more, then sends
+the batch's samples back to be decoded again in batches half as large; a sample's
+tokens do not depend on its batch (up to the float rounding of the logits, which a
+step's row count may change).
 No sample is lost or repeated.
 
 This module imports neither Django nor Celery.
@@ -159,6 +162,7 @@ def generate_batch(
         batches = plan([Part(i, job.request.first, job.rows) for i, job in enumerate(jobs)],
                        max_batch_rows)
         done = 0
+        retried = False
         while done < len(batches):
             batch = batches[done]
             began = time.perf_counter()
@@ -171,14 +175,25 @@ def generate_batch(
                 for part in batch:
                     jobs[part.job].reset(part.start, part.stop)
                 rows = sum(p.stop - p.start for p in batch)
+                # Dropping the prompts kept for reuse may make room; the batch is tried
+                # again once at its size (its prefills keep their prompts again).
+                if release_memory(loaded) and not retried:
+                    retried = True
+                    logger.warning(
+                        "no memory for a %d-row cache; dropped the prompts kept for "
+                        "reuse, trying again",
+                        rows,
+                    )
+                    continue
+                retried = False
                 budget.rows = min(budget.rows, max(1, rows // 2))
                 logger.warning("no memory for a %d-row cache; batches of %d", rows, budget.rows)
-                release_memory(loaded)
                 remaining = [p for b in batches[done:] for p in b]
                 batches = batches[:done] + plan(remaining, budget.rows)
                 continue
             _share_seconds(jobs, batch, time.perf_counter() - began)
             done += 1
+            retried = False
     results = [_samples(loaded, job) for job in jobs]
     wall = time.perf_counter() - started
     total = sum(s.generated_tokens for samples in results for s in samples)

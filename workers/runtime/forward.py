@@ -57,13 +57,6 @@ def _lean(loaded: LoadedModel) -> lean.LlamaStep | None:
     return lean.for_model(loaded) if LEAN_DECODE else None
 
 
-def forget_prompts(loaded: LoadedModel) -> None:
-    """Drop the earlier prompts the lean step keeps for reuse (``lean.LlamaStep.prefixes``)."""
-    step = _lean(loaded)
-    if step is not None:
-        step.prefixes.clear()
-
-
 def prefill(loaded: LoadedModel, prompt_ids: list[int]) -> tuple[Any, torch.Tensor]:
     """Run a prompt through the model (batch 1): its ``DynamicCache`` (or the lean step's
     equivalent) and last logits."""

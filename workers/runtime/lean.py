@@ -148,6 +148,17 @@ def for_model(loaded: LoadedModel) -> LlamaStep | None:
     return step  # type: ignore[return-value]
 
 
+def forget_prompts() -> int:
+    """Empty every lean step's store of earlier prompts (after an allocation failure:
+    the batch's memory matters more); the bytes they held."""
+    freed = 0
+    for step in list(_STEPS.values()):
+        if step is not None:
+            freed += step.prefixes.bytes
+            step.prefixes.clear()
+    return freed
+
+
 def _packs(device: Any, dtype: Any) -> bool:
     """Whether projections are prepacked for oneDNN on this device and dtype."""
     import torch
@@ -444,7 +455,8 @@ class LlamaStep:
     def prefill(self, prompt_ids: list[int]) -> tuple[_Prefilled, torch.Tensor]:
         """Run a prompt (batch 1, causal): its keys/values per layer and last logits.
 
-        The keys/values come in the layout ``RowCache.write_prompt`` copies from. Where
+        The keys/values come in the layout ``RowCache.write_prompt`` copies from; they
+        are read-only (the store keeps them for later prompts), the logits a copy. Where
         the prompt begins as one in ``self.prefixes`` did, that start's keys and values
         are taken from it and only the rest of the prompt runs.
         """

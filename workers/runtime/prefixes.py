@@ -9,7 +9,9 @@ prompt and runs only the rest (what vLLM and SGLang call prefix caching).
 
 ``PrefixStore`` keeps whole prompts, most recently used last, within a byte budget
 (``STRATLAB_PREFIX_CACHE_MB``, 256 by default, 0 turns it off): a prompt larger than the
-budget is not kept, and older prompts leave to make room. A lookup compares the new
+budget is not kept, and older prompts leave to make room. After an allocation failure
+every store is emptied (``lean.forget_prompts``) and the engine tries the failed work
+again at its size before halving the batch. A lookup compares the new
 prompt with every kept one (slice comparisons, a binary search per prompt). A prompt
 kept whole (the same problem sampled again, a pool grown) gets its keys, values and
 last logits back as they were; otherwise at most all but its last token are reused.
@@ -48,7 +50,7 @@ def shared_start(a: Sequence[int], b: Sequence[int], limit: int) -> int:
     low, high = 0, min(len(a), len(b), limit)
     if list(a[:high]) == list(b[:high]):
         return high
-    while low < high:  # a[:low] == b[:low] and a[:high] != b[:high]
+    while low < high:  # a[:low] == b[:low], and the answer is at most high
         middle = (low + high + 1) // 2
         if list(a[:middle]) == list(b[:middle]):
             low = middle
@@ -66,7 +68,9 @@ class Kept(NamedTuple):
 
 
 class PrefixStore:
-    """Whole prompts' keys and values, least recently used out first."""
+    """Whole prompts' keys and values, least recently used out first.
+
+    Not locked: a worker process decodes one batch at a time (Celery's solo pool)."""
 
     def __init__(self, limit_bytes: int | None = None) -> None:
         self.limit = int(MEGABYTES * 2**20) if limit_bytes is None else limit_bytes
@@ -109,6 +113,9 @@ class PrefixStore:
         """Keep a prompt's keys and values (each layer's ``[1, KV, T, D]``) and last
         logits, none to be written to afterwards, unless it alone is over the budget."""
         key = tuple(prompt_ids)
+        # Without the autograd graph of a prefill run outside no_grad (tests do).
+        layers = [(keys.detach(), values.detach()) for keys, values in layers]
+        logits = logits.detach()
         size = logits.nbytes + sum(keys.nbytes + values.nbytes for keys, values in layers)
         if size > self.limit:
             return

@@ -63,10 +63,14 @@ def test_it_rebuilds_when_the_model_changes_dtype(tiny: LoadedModel) -> None:
 
 
 @pytest.mark.parametrize("text", PROMPTS)
-def test_its_prefill_matches_transformers_logits(tiny: LoadedModel, text: str) -> None:
+def test_its_prefill_matches_transformers_logits(
+    tiny: LoadedModel, text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole prefill (reused starts: ``test_runtime_prefixes``)."""
     ids = tiny.encode_prompt(tiny.render_prompt(text))
     step = lean.for_model(tiny)
     assert step is not None
+    monkeypatch.setattr(step.prefixes, "limit", 0)
 
     prefilled, logits = step.prefill(ids)
 

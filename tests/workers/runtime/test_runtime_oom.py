@@ -76,6 +76,85 @@ def _same(left: list[Candidate], right: list[Candidate]) -> None:
 OPTIONS: dict[str, Any] = {"n": 8, "greedy": False, "max_new_tokens": 9, "seed": 21}
 
 
+@pytest.fixture(autouse=True)
+def no_kept_prompts(tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests count attempts at each size: prompts kept for reuse would add one at the
+    same size first (``test_kept_prompts_go_first_...`` turns them back on)."""
+    from workers.runtime import lean
+
+    lean.forget_prompts()
+    monkeypatch.setattr(lean.for_model(tiny).prefixes, "limit", 0)  # type: ignore[union-attr]
+
+
+def _keeping_prompts(tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from workers.runtime import lean
+
+    store = lean.for_model(tiny).prefixes  # type: ignore[union-attr]
+    monkeypatch.setattr(store, "limit", 1 << 26)
+    return store
+
+
+def test_kept_prompts_go_first_and_the_step_runs_again_at_its_size(
+    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step that fails while prompts are kept for reuse drops them and runs again
+    with all its rows; only a second failure would halve the batch."""
+    from workers.runtime import lean
+
+    store = _keeping_prompts(tiny, monkeypatch)
+    processor = _ends_some_rows_early(tiny)
+    prompt = tiny.render_prompt("Name three colours.")
+    expected = generate(tiny, prompt, processor=processor, **OPTIONS)
+    assert len(store) == 1  # the prompt, kept by that run
+    original = lean.LlamaStep.__call__
+    failed: list[int] = []
+    rows_seen: list[int] = []
+
+    def fails_once(step: lean.LlamaStep, cache: RowCache, ids: torch.Tensor, *args: Any) -> Any:
+        if not failed:  # as if the kept prompts held the memory this step needed
+            failed.append(ids.shape[0])
+            raise RuntimeError(CPU_OOM)
+        rows_seen.append(ids.shape[0])
+        return original(step, cache, ids, *args)
+
+    monkeypatch.setattr(lean.LlamaStep, "__call__", fails_once)
+    samples = generate(tiny, prompt, processor=processor, **OPTIONS)
+
+    _same(samples, expected)
+    assert failed == [8] and rows_seen[0] == 8  # not halved
+    assert len(store) == 0 and store.bytes == 0
+
+
+def test_kept_prompts_go_first_when_a_cache_cannot_be_allocated(
+    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch is tried again once at its size; if its cache still does not fit (its
+    prefill kept its prompt again), the batch halves."""
+    store = _keeping_prompts(tiny, monkeypatch)
+    attempts: list[int] = []
+
+    class SmallMemoryCache(RowCache):
+        def __init__(self, model: Any, rows: int, *args: Any, **kwargs: Any) -> None:
+            attempts.append(rows)
+            if rows > 2:
+                raise RuntimeError(CPU_OOM)
+            super().__init__(model, rows, *args, **kwargs)
+
+    processor = build_processor(DecodingConfig(temperature=0.9, top_k=10))
+    prompt = tiny.render_prompt("Hi")
+    expected = generate(tiny, prompt, processor=processor, **{**OPTIONS, "n": 5})
+    monkeypatch.setattr(batch, "RowCache", SmallMemoryCache)
+
+    samples = generate(tiny, prompt, processor=processor, **{**OPTIONS, "n": 5})
+
+    _same(samples, expected)
+    # 5 rows twice (the second after dropping the kept prompt), then 2 + 2 + 1; each
+    # new batch may try once more after dropping what its prefill kept, and the 2-row
+    # batches fit.
+    assert attempts == [5, 5, 2, 2, 1]
+    assert len(store) == 1  # the prompt, kept by the prefills that fitted
+
+
 def test_it_halves_the_batch_on_out_of_memory_and_matches_an_unconstrained_run(
     tiny: LoadedModel,
 ) -> None:
@@ -203,15 +282,11 @@ def test_it_halves_lean_steps_on_out_of_memory(
         return original(step, cache, ids, *args)
 
     monkeypatch.setattr(lean.LlamaStep, "__call__", constrained)
-    store = lean.for_model(tiny).prefixes  # type: ignore[union-attr]
-    assert len(store) > 0  # the prompt, kept by the run above
     samples = generate(tiny, prompt, processor=processor, **OPTIONS)
 
     _same(samples, expected)
     assert max(rows_seen) == 2
     assert sum(rows_seen) == sum(s.generated_tokens for s in samples) - len(samples)
-    # The kept prompts went first, to give the batch their memory.
-    assert len(store) == 0
 
 
 def test_it_halves_compiled_steps_that_run_out_of_memory(

@@ -116,11 +116,32 @@ def test_a_prompt_that_begins_as_an_earlier_one_runs_only_the_rest(
         assert torch.equal(keys[:, :, :shared], kept_keys[:, :, :shared])
 
 
+@pytest.mark.parametrize("new_tokens", [1, 3, 9])
+def test_a_prompt_that_extends_an_earlier_one_by_a_few_tokens(
+    tiny: LoadedModel, step: lean.LlamaStep, new_tokens: int
+) -> None:
+    """Few new tokens multiply through the compiled kernel's projections (up to
+    ``GEMV_ROWS`` rows) under the offset mask: still a full prefill's logits."""
+    first = tiny.encode_prompt(tiny.render_prompt("What is 12 + 30?"))
+    longer = first + tiny.tokenizer.encode(" and then 5 more, 6, 7, 8")[:new_tokens]
+    assert len(longer) == len(first) + new_tokens
+
+    _prefill(step, first, store=True)
+    layers, logits = _prefill(step, longer, store=True)
+    assert step.prefixes.reused_tokens == len(first)
+    alone, alone_logits = _prefill(step, longer, store=False)
+
+    torch.testing.assert_close(logits, alone_logits, rtol=1e-4, atol=1e-4)
+    for (keys, values), (k, v) in zip(layers, alone, strict=True):
+        torch.testing.assert_close(keys, k, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(values, v, rtol=1e-4, atol=1e-4)
+
+
 def test_a_prompt_run_before_gets_its_own_keys_values_and_logits_back(
     tiny: LoadedModel, step: lean.LlamaStep
 ) -> None:
-    """Bit for bit (a pool grown later samples its first candidates as before), and as
-    copies the caller may change."""
+    """Bit for bit (a pool grown later samples its first candidates as before); the
+    logits as a copy the caller may change (processors write into them)."""
     ids = tiny.encode_prompt(tiny.render_prompt("What is 2 + 2?"))
     layers, logits = _prefill(step, ids, store=True)
     again, again_logits = _prefill(step, ids, store=True)
