@@ -6,9 +6,9 @@ prefilled once with batch size 1 (on the lean step, a start it shares with a pro
 run before is taken from that one: ``workers.runtime.prefixes``); its keys/values are
 copied into the ``n`` rows of a preallocated cache (``workers.runtime.kv_cache.RowCache``),
 left-padded to the batch's longest prompt, and every row then decodes in lock-step with
-its own position ids. A row
-that finishes (end-of-sequence token, stop string, or its ``max_new_tokens``) leaves the
-batch: a live row from the end takes its place, so no step decodes a finished row.
+its own position ids. A row that finishes (end-of-sequence token, stop string, or its
+``max_new_tokens``) leaves the batch: a live row from the end takes its place, so no step
+decodes a finished row.
 ``generate`` (one prompt) and ``generate_many`` (a list of prompts) are thin wrappers.
 
 Each sample is a ``strategies.types.Candidate`` (answer, verdict and score unset):

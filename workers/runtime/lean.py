@@ -463,11 +463,10 @@ class LlamaStep:
         import torch
         import torch.nn.functional as F
 
-        store = self.prefixes if self.prefixes.limit else None
-        kept = store.whole(prompt_ids) if store is not None else None
+        kept = self.prefixes.whole(prompt_ids)
         if kept is not None:
             return _Prefilled([_Layer(k, v) for k, v in kept.layers]), kept.logits.clone()
-        reused, past = store.longest(prompt_ids) if store is not None else (0, None)
+        reused, past = self.prefixes.longest(prompt_ids)
         tokens = len(prompt_ids) - reused
         ids = torch.tensor(prompt_ids[reused:], dtype=torch.long, device=self.device)
         positions = torch.arange(reused, len(prompt_ids), device=self.device, dtype=torch.float32)
@@ -505,8 +504,7 @@ class LlamaStep:
             x = self._layer(x, layer, rotation, attend)
         last = x[-1:]
         logits = self.head.normed(last, self.eps).float()
-        if store is not None:
-            store.add(prompt_ids, [(layer.keys, layer.values) for layer in layers], logits)
+        if self.prefixes.add(prompt_ids, [(layer.keys, layer.values) for layer in layers], logits):
             logits = logits.clone()
         return _Prefilled(layers), logits
 

@@ -84,7 +84,9 @@ class PrefixStore:
         return len(self._entries)
 
     def whole(self, prompt_ids: Sequence[int]) -> Kept | None:
-        """The prompt itself, when it is kept."""
+        """The prompt itself, when it is kept (never while the store is off)."""
+        if not self.limit:
+            return None
         kept = self._entries.get(tuple(prompt_ids))
         if kept is not None:
             self._entries.move_to_end(tuple(prompt_ids))
@@ -94,7 +96,10 @@ class PrefixStore:
 
     def longest(self, prompt_ids: Sequence[int]) -> tuple[int, Layers | None]:
         """The most tokens of ``prompt_ids`` (all but its last at most) a kept prompt
-        begins with, and that prompt's keys and values (None when no token is shared)."""
+        begins with, and that prompt's keys and values (None when no token is shared, or
+        while the store is off)."""
+        if not self.limit:
+            return 0, None
         best, found, key = 0, None, None
         limit = len(prompt_ids) - 1
         for stored, kept in self._entries.items():
@@ -109,24 +114,26 @@ class PrefixStore:
             self.reused_tokens += best
         return best, found
 
-    def add(self, prompt_ids: Sequence[int], layers: Layers, logits: torch.Tensor) -> None:
+    def add(self, prompt_ids: Sequence[int], layers: Layers, logits: torch.Tensor) -> bool:
         """Keep a prompt's keys and values (each layer's ``[1, KV, T, D]``) and last
-        logits, none to be written to afterwards, unless it alone is over the budget."""
+        logits, none to be written to afterwards, unless it alone is over the budget (or
+        it is kept already); whether they were kept."""
         key = tuple(prompt_ids)
         # Without the autograd graph of a prefill run outside no_grad (tests do).
         layers = [(keys.detach(), values.detach()) for keys, values in layers]
         logits = logits.detach()
         size = logits.nbytes + sum(keys.nbytes + values.nbytes for keys, values in layers)
         if size > self.limit:
-            return
+            return False
         if key in self._entries:
             self._entries.move_to_end(key)
-            return
+            return False
         while self._entries and self.bytes + size > self.limit:
             _, dropped = self._entries.popitem(last=False)
             self.bytes -= dropped.size
         self._entries[key] = Kept(layers, logits, size)
         self.bytes += size
+        return True
 
     def clear(self) -> None:
         self._entries.clear()

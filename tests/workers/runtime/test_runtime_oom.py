@@ -94,6 +94,31 @@ def _keeping_prompts(tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> Any:
     return store
 
 
+def _five_samples_in_caches_of_two_rows(
+    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> list[int]:
+    """Five samples of one prompt where no cache of more than 2 rows can be allocated:
+    they equal an unconstrained run's; the rows of each cache asked for."""
+    attempts: list[int] = []
+
+    class SmallMemoryCache(RowCache):
+        def __init__(self, model: Any, rows: int, *args: Any, **kwargs: Any) -> None:
+            attempts.append(rows)
+            if rows > 2:
+                raise RuntimeError(CPU_OOM)
+            super().__init__(model, rows, *args, **kwargs)
+
+    processor = build_processor(DecodingConfig(temperature=0.9, top_k=10))
+    prompt = tiny.render_prompt("Hi")
+    expected = generate(tiny, prompt, processor=processor, **{**OPTIONS, "n": 5})
+    monkeypatch.setattr(batch, "RowCache", SmallMemoryCache)
+
+    samples = generate(tiny, prompt, processor=processor, **{**OPTIONS, "n": 5})
+
+    _same(samples, expected)
+    return attempts
+
+
 def test_kept_prompts_go_first_and_the_step_runs_again_at_its_size(
     tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -131,23 +156,7 @@ def test_kept_prompts_go_first_when_a_cache_cannot_be_allocated(
     """The batch is tried again once at its size; if its cache still does not fit (its
     prefill kept its prompt again), the batch halves."""
     store = _keeping_prompts(tiny, monkeypatch)
-    attempts: list[int] = []
-
-    class SmallMemoryCache(RowCache):
-        def __init__(self, model: Any, rows: int, *args: Any, **kwargs: Any) -> None:
-            attempts.append(rows)
-            if rows > 2:
-                raise RuntimeError(CPU_OOM)
-            super().__init__(model, rows, *args, **kwargs)
-
-    processor = build_processor(DecodingConfig(temperature=0.9, top_k=10))
-    prompt = tiny.render_prompt("Hi")
-    expected = generate(tiny, prompt, processor=processor, **{**OPTIONS, "n": 5})
-    monkeypatch.setattr(batch, "RowCache", SmallMemoryCache)
-
-    samples = generate(tiny, prompt, processor=processor, **{**OPTIONS, "n": 5})
-
-    _same(samples, expected)
+    attempts = _five_samples_in_caches_of_two_rows(tiny, monkeypatch)
     # 5 rows twice (the second after dropping the kept prompt), then 2 + 2 + 1; each
     # new batch may try once more after dropping what its prefill kept, and the 2-row
     # batches fit.
@@ -195,23 +204,7 @@ def test_it_loses_no_sample_across_prompts_after_out_of_memory(tiny: LoadedModel
 def test_it_splits_the_batch_when_its_cache_cannot_be_allocated(
     tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    attempts: list[int] = []
-
-    class SmallMemoryCache(RowCache):
-        def __init__(self, model: Any, rows: int, *args: Any, **kwargs: Any) -> None:
-            attempts.append(rows)
-            if rows > 2:
-                raise RuntimeError(CPU_OOM)
-            super().__init__(model, rows, *args, **kwargs)
-
-    processor = build_processor(DecodingConfig(temperature=0.9, top_k=10))
-    prompt = tiny.render_prompt("Hi")
-    expected = generate(tiny, prompt, processor=processor, **{**OPTIONS, "n": 5})
-    monkeypatch.setattr(batch, "RowCache", SmallMemoryCache)
-
-    samples = generate(tiny, prompt, processor=processor, **{**OPTIONS, "n": 5})
-
-    _same(samples, expected)
+    attempts = _five_samples_in_caches_of_two_rows(tiny, monkeypatch)
     assert attempts == [5, 2, 2, 1]
 
 
